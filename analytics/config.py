@@ -1,0 +1,23 @@
+"""Where the product keeps its state, and other process-wide settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: The repository root (the folder holding ``app.py``).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DATA_DIR = REPO_ROOT / "data" / "sample"
+REFERENCE_DIR = REPO_ROOT / "data" / "reference"
+
+
+def analytics_home() -> Path:
+    """The folder holding the privacy ledger and the default releases.
+
+    Set by the environment variable ``ANALYTICS_HOME``; by default
+    ``.analytics_home`` in the repository (ignored by git). Created on first use.
+    """
+    raw = os.environ.get("ANALYTICS_HOME")
+    home = Path(raw).expanduser() if raw else REPO_ROOT / ".analytics_home"
+    home.mkdir(parents=True, exist_ok=True)
+    return home

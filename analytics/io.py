@@ -1,0 +1,144 @@
+"""Data access behind one small interface.
+
+Everything that reads microdata goes through a :class:`DataSource`: a handful of
+named, typed tables that answer SQL. :class:`DuckDBSource` is the embedded
+engine (Parquet and CSV, in memory or spilling to disk), so the same code serves
+the bundled sample and state-scale files; another engine plugs in by
+implementing the same two methods.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+import pandas as pd
+
+from analytics import schema
+
+DATA_SUFFIXES: tuple[str, ...] = (".parquet", ".csv")
+
+
+class DataSource(Protocol):
+    """Validated, typed contract tables that answer SQL (DuckDB dialect)."""
+
+    def tables(self) -> tuple[str, ...]:
+        """Names of the tables the source holds."""
+        ...
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        """Run a read-only query and return its result."""
+        ...
+
+
+class DuckDBSource:
+    """A :class:`DataSource` over an embedded DuckDB connection.
+
+    The connection is owned by the source; tables are created by
+    :func:`analytics.validate.load_dataset` only after the whole dataset passed
+    validation, so a source never holds a half-loaded dataset.
+    """
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, table_names: Sequence[str]) -> None:
+        self._con = connection
+        self._tables = tuple(table_names)
+
+    def tables(self) -> tuple[str, ...]:
+        return self._tables
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
+        cursor = self._con.cursor()  # a cursor per call: safe to use from several threads
+        try:
+            return cursor.execute(query, list(params) if params else None).df()
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        self._con.close()
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """Where one contract table of a dataset lives on disk."""
+
+    table: str
+    path: Path
+
+    @property
+    def format(self) -> str:
+        return self.path.suffix.lstrip(".")
+
+
+def find_table_files(dataset_dir: Path) -> tuple[dict[str, TableFile], list[str]]:
+    """Map contract tables to their files in ``dataset_dir``.
+
+    Returns the files found and a list of problems in words (a table with no
+    file, a table with both a CSV and a Parquet file, a data file that is not a
+    contract table). Sub-folders (such as a generator's ``truth/``) are ignored.
+    """
+    problems: list[str] = []
+    found: dict[str, TableFile] = {}
+    data_files = sorted(p for p in dataset_dir.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
+    for name in schema.TABLE_NAMES:
+        candidates = [p for p in data_files if p.stem == name]
+        if not candidates:
+            problems.append(f"{name}: no file {name}.parquet or {name}.csv in {dataset_dir}")
+        elif len(candidates) > 1:
+            problems.append(
+                f"{name}: both {' and '.join(p.name for p in candidates)} exist; keep exactly one"
+            )
+        else:
+            found[name] = TableFile(name, candidates[0])
+    for p in data_files:
+        if p.stem not in schema.TABLES_BY_NAME:
+            problems.append(
+                f"{p.name}: not a table of the data contract (tables are {', '.join(schema.TABLE_NAMES)}); "
+                "remove it from the folder so nothing outside the contract is read"
+            )
+    return found, problems
+
+
+def dataset_fingerprint(files: dict[str, TableFile]) -> str:
+    """SHA-256 over every contract table's name and bytes: the dataset's identity.
+
+    The privacy ledger charges spends against this fingerprint, so the same
+    bytes are the same dataset whatever folder they sit in.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode() + b"\0")
+        with files[name].path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def first_invalid_utf8(path: Path) -> tuple[int, int] | None:
+    """Return (line, byte offset) of the first byte that is not UTF-8, or None.
+
+    Streams the file, so it works on files larger than memory.
+    """
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line, offset = 1, 0
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                bad = offset + exc.start
+                with path.open("rb") as again:
+                    line = again.read(bad).count(b"\n") + 1
+                return line, bad
+            offset += len(chunk)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return line, offset
+    return None
