@@ -11,8 +11,9 @@ st.set_page_config(
 navigation = st.navigation(
     {
         "Reference": [
-            st.Page("pages/data_contract.py", title="Data contract", icon=":material/table_chart:",
-                    url_path="data-contract"),
+            st.Page(
+                "pages/data_contract.py", title="Data contract", icon=":material/table_chart:", url_path="data-contract"
+            ),
         ],
     }
 )

@@ -66,8 +66,9 @@ def render() -> str:
     for t in schema.TABLES:
         out.append(f"| [`{t.name}`](#{t.name}) | {t.grain} | {', '.join(t.primary_key)} |")
     for t in schema.TABLES:
-        out.append(f"\n### {t.name}\n\n{t.description} One row per {t.grain}; "
-                   f"key ({', '.join(t.primary_key)}) is unique.\n")
+        out.append(
+            f"\n### {t.name}\n\n{t.description} One row per {t.grain}; key ({', '.join(t.primary_key)}) is unique.\n"
+        )
         out.append("| column | type | rule | CEDS element | meaning |\n|---|---|---|---|---|")
         for c in t.columns:
             out.append(f"| `{c.name}` | {c.dtype} | {_rule(c)} | {c.ceds or '-'} | {c.description} |")
@@ -77,19 +78,25 @@ def render() -> str:
                 out.append(f"- `{', '.join(fk.columns)}` must exist in `{fk.ref_table}.{', '.join(fk.ref_columns)}`.")
     out.append("\n## Rules across tables\n")
     out.append("- Every key above resolves (no dangling student, school or district).")
-    out.append("- A student appears in `wages` only if `ssn_collection.status` is `provided` for that "
-               "student: wage records are matched by SSN, so no other student can be found there.")
+    out.append(
+        "- A student appears in `wages` only if `ssn_collection.status` is `provided` for that "
+        "student: wage records are matched by SSN, so no other student can be found there."
+    )
     out.append("- A student has at most one `enrollments` row per school year and school.")
     out.append("\n## Public lists\n")
-    out.append("Published tables are grouped only by these lists and by the `districts` and `schools` "
-               "tables, never by which values happen to occur in the data.\n")
+    out.append(
+        "Published tables are grouped only by these lists and by the `districts` and `schools` "
+        "tables, never by which values happen to occur in the data.\n"
+    )
     out.append("- Counties: " + ", ".join(f"{n} ({f})" for n, f in schema.MAINE_COUNTIES.items()) + ".")
     out.append("- Race/ethnicity: " + "; ".join(schema.RACE_ETHNICITY) + ".")
     out.append("- NAICS sectors: " + "; ".join(f"{k} {v}" for k, v in schema.NAICS_SECTORS.items()) + ".")
     out.append(f"- SSN collection began in school year {schema.FIRST_SSN_SCHOOL_YEAR} (fall 2010).")
-    out.append("\nColumn names the PII gate refuses are matched after lower-casing and removing "
-               "punctuation; `district_name` and `school_name` are public and allowed: "
-               f"{', '.join(sorted(pii.ALLOWED_NAME_COLUMNS))}.\n")
+    out.append(
+        "\nColumn names the PII gate refuses are matched after lower-casing and removing "
+        "punctuation; `district_name` and `school_name` are public and allowed: "
+        f"{', '.join(sorted(pii.ALLOWED_NAME_COLUMNS))}.\n"
+    )
     return "\n".join(out)
 
 

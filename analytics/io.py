@@ -88,9 +88,7 @@ def find_table_files(dataset_dir: Path) -> tuple[dict[str, TableFile], list[str]
         if not candidates:
             problems.append(f"{name}: no file {name}.parquet or {name}.csv in {dataset_dir}")
         elif len(candidates) > 1:
-            problems.append(
-                f"{name}: both {' and '.join(p.name for p in candidates)} exist; keep exactly one"
-            )
+            problems.append(f"{name}: both {' and '.join(p.name for p in candidates)} exist; keep exactly one")
         else:
             found[name] = TableFile(name, candidates[0])
     for p in data_files:

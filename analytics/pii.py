@@ -15,12 +15,16 @@ import re
 #: non-alphanumeric character removed) and what they reveal.
 IDENTIFYING_NAME_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"ssn|socialsecurity|socsec|ssnumber|^ss$|^ssno$|^sin$|taxpayerid|^tin$", "a Social Security number"),
-    (r"firstname|lastname|middlename|fullname|surname|givenname|familyname|^name$|^fname$|^lname$"
-     r"|studentname|parentname|guardianname|mothername|fathername|maidenname|nickname|preferredname",
-     "a person's name"),
+    (
+        r"firstname|lastname|middlename|fullname|surname|givenname|familyname|^name$|^fname$|^lname$"
+        r"|studentname|parentname|guardianname|mothername|fathername|maidenname|nickname|preferredname",
+        "a person's name",
+    ),
     (r"birth|^dob$|^bday$", "a birth date"),
-    (r"address|street|^city$|^zip|zipcode|postalcode|postcode|^apt$|housenumber|residence|latitude|longitude",
-     "an address"),
+    (
+        r"address|street|^city$|^zip|zipcode|postalcode|postcode|^apt$|housenumber|residence|latitude|longitude",
+        "an address",
+    ),
     (r"email|e-?mail", "an e-mail address"),
     (r"phone|mobile|telephone|^cell$|cellnumber|^fax$", "a phone number"),
     (r"driverslicense|passport|medicaid|medicalrecord|^mrn$", "a personal document number"),

@@ -113,12 +113,19 @@ class _Checker:
         self.typed: dict[str, set[str]] = {}
         self.file_names: dict[str, str] = {}
 
-    def add(self, file: str, problem: str, column: str | None = None, n_rows: int | None = None,
-            examples: tuple[str, ...] = ()) -> None:
+    def add(
+        self,
+        file: str,
+        problem: str,
+        column: str | None = None,
+        n_rows: int | None = None,
+        examples: tuple[str, ...] = (),
+    ) -> None:
         self.report.problems.append(Problem(file, problem, column, n_rows, examples))
 
-    def examples(self, relation: str, where: str, show: list[str], masked: set[str],
-                 hide_values: bool = False) -> tuple[str, ...]:
+    def examples(
+        self, relation: str, where: str, show: list[str], masked: set[str], hide_values: bool = False
+    ) -> tuple[str, ...]:
         cols = ", ".join(_q(c) for c in show)
         rows = self.con.execute(
             f"SELECT {ROW}{', ' + cols if cols else ''} FROM {relation} WHERE {where} ORDER BY {ROW} "
@@ -148,15 +155,16 @@ class _Checker:
             if tf.format == "csv":
                 bad = first_invalid_utf8(tf.path)
                 if bad is not None:
-                    self.add(fname, f"is not valid UTF-8 (first bad byte at line {bad[0]}, byte {bad[1]}); "
-                             "re-save the file as UTF-8")
+                    self.add(
+                        fname,
+                        f"is not valid UTF-8 (first bad byte at line {bad[0]}, byte {bad[1]}); "
+                        "re-save the file as UTF-8",
+                    )
                     return None
                 source = f"read_csv({_lit(path)}, header = true, all_varchar = true, auto_detect = true)"
             else:
                 source = f"read_parquet({_lit(path)})"
-            self.con.execute(
-                f"CREATE TEMP TABLE {raw} AS SELECT row_number() OVER () AS {ROW}, * FROM {source}"
-            )
+            self.con.execute(f"CREATE TEMP TABLE {raw} AS SELECT row_number() OVER () AS {ROW}, * FROM {source}")
         except duckdb.Error as exc:
             first_line = str(exc).strip().splitlines()[0]
             self.add(fname, f"could not be read as {tf.format.upper()}: {first_line}")
@@ -179,11 +187,15 @@ class _Checker:
         raw = f"raw_{tf.table}"
 
         refused = False
-        for col in columns:
-            reveals = pii.identifying_column_reason(col)
+        for name in columns:
+            reveals = pii.identifying_column_reason(name)
             if reveals is not None:
-                self.add(fname, f"refused by the PII gate: the column name suggests it holds {reveals}; "
-                         "remove the column (values are not shown)", column=col)
+                self.add(
+                    fname,
+                    f"refused by the PII gate: the column name suggests it holds {reveals}; "
+                    "remove the column (values are not shown)",
+                    column=name,
+                )
                 refused = True
         if refused:
             return  # no value of a refused table is read any further
@@ -192,10 +204,13 @@ class _Checker:
         missing = [c for c in expected if c not in columns]
         for c in missing:
             self.add(fname, f"missing column (the contract requires {', '.join(expected)})", column=c)
-        for c in columns:
-            if c not in expected:
-                self.add(fname, "column not in the data contract; remove it so nothing outside the "
-                         "contract is read", column=c)
+        for name in columns:
+            if name not in expected:
+                self.add(
+                    fname,
+                    "column not in the data contract; remove it so nothing outside the contract is read",
+                    column=name,
+                )
         present = [c for c in spec.columns if c.name in columns]
         raw_types = {r[0]: r[1] for r in self.con.execute(f"DESCRIBE {raw}").fetchall()}
         keys = [c.name for c in present if c.pseudonymous_key]
@@ -210,14 +225,20 @@ class _Checker:
             bad_cast = f"{qc} IS NOT NULL AND {cast} IS NULL"
             if col.dtype == "int" and raw_types[col.name] in ("DOUBLE", "FLOAT", "VARCHAR"):
                 # 2.5 must not silently round to 2 (or 3)
-                bad_cast = (f"{qc} IS NOT NULL AND (TRY_CAST({qc} AS DOUBLE) IS NULL "
-                            f"OR TRY_CAST({qc} AS DOUBLE) <> round(TRY_CAST({qc} AS DOUBLE)))")
+                bad_cast = (
+                    f"{qc} IS NOT NULL AND (TRY_CAST({qc} AS DOUBLE) IS NULL "
+                    f"OR TRY_CAST({qc} AS DOUBLE) <> round(TRY_CAST({qc} AS DOUBLE)))"
+                )
                 cast = f"CAST(TRY_CAST({qc} AS DOUBLE) AS BIGINT)"
             n_bad = self._count(raw, bad_cast)
             if n_bad:
-                self.add(fname, f"{n_bad:,} value(s) are not of type {col.dtype}", column=col.name,
-                         n_rows=n_bad,
-                         examples=self.examples(raw, bad_cast, [col.name], set(keys)))
+                self.add(
+                    fname,
+                    f"{n_bad:,} value(s) are not of type {col.dtype}",
+                    column=col.name,
+                    n_rows=n_bad,
+                    examples=self.examples(raw, bad_cast, [col.name], set(keys)),
+                )
                 typed_exprs.append(f"NULL::{target} AS {qc}")
             else:
                 ok_cols.add(col.name)
@@ -248,8 +269,11 @@ class _Checker:
             checks.append((f"{qc} IS NULL", "missing value(s); every row needs one"))
         if col.allowed is not None:
             allowed = ", ".join(_lit(v) for v in col.allowed)
-            shown = ("/".join(str(v) for v in col.allowed) if len(col.allowed) <= 8
-                     else f"the {len(col.allowed)} allowed values listed in docs/data-contract.md")
+            shown = (
+                "/".join(str(v) for v in col.allowed)
+                if len(col.allowed) <= 8
+                else f"the {len(col.allowed)} allowed values listed in docs/data-contract.md"
+            )
             checks.append((f"{qc} IS NOT NULL AND {qc} NOT IN ({allowed})", f"value(s) outside {shown}"))
         if col.min_value is not None:
             checks.append((f"{qc} < {col.min_value!r}", f"value(s) below the minimum {col.min_value:g}"))
@@ -258,13 +282,22 @@ class _Checker:
         if col.dtype == "float":
             checks.append((f"NOT isfinite({qc})", "value(s) that are NaN or infinite"))
         if col.pattern is not None:
-            checks.append((f"{qc} IS NOT NULL AND NOT regexp_full_match({qc}, {_lit(col.pattern[1:-1])})",
-                           f"value(s) not matching the pattern {col.pattern}"))
+            checks.append(
+                (
+                    f"{qc} IS NOT NULL AND NOT regexp_full_match({qc}, {_lit(col.pattern[1:-1])})",
+                    f"value(s) not matching the pattern {col.pattern}",
+                )
+            )
         for where, words in checks:
             n = self._count(typed, where)
             if n:
-                self.add(fname, f"{n:,} {words}", column=col.name, n_rows=n,
-                         examples=self.examples(typed, where, show, masked))
+                self.add(
+                    fname,
+                    f"{n:,} {words}",
+                    column=col.name,
+                    n_rows=n,
+                    examples=self.examples(typed, where, show, masked),
+                )
 
     def _check_pii_content(self, typed: str, fname: str, cols: list[schema.Column]) -> None:
         for col in cols:
@@ -273,18 +306,26 @@ class _Checker:
                 where = f"regexp_matches({qc}, {_lit(pattern)})"
                 n = self._count(typed, where)
                 if n:
-                    self.add(fname, f"refused by the PII gate: {n:,} value(s) look like {words}; "
-                             "values are not shown", column=col.name, n_rows=n,
-                             examples=self.examples(typed, where, [], set(), hide_values=True))
+                    self.add(
+                        fname,
+                        f"refused by the PII gate: {n:,} value(s) look like {words}; values are not shown",
+                        column=col.name,
+                        n_rows=n,
+                        examples=self.examples(typed, where, [], set(), hide_values=True),
+                    )
 
     def _check_primary_key(self, typed: str, fname: str, spec: schema.Table, keys: list[str]) -> None:
         pk = ", ".join(_q(c) for c in spec.primary_key)
         dup = f"({pk}) IN (SELECT ({pk}) FROM {typed} GROUP BY {pk} HAVING count(*) > 1)"
         n = self._count(typed, dup)
         if n:
-            self.add(fname, f"{n:,} rows share a key that must be unique (one row per {spec.grain})",
-                     column=", ".join(spec.primary_key), n_rows=n,
-                     examples=self.examples(typed, dup, list(spec.primary_key), set(keys)))
+            self.add(
+                fname,
+                f"{n:,} rows share a key that must be unique (one row per {spec.grain})",
+                column=", ".join(spec.primary_key),
+                n_rows=n,
+                examples=self.examples(typed, dup, list(spec.primary_key), set(keys)),
+            )
 
     # -- across tables -----------------------------------------------------------
     def check_relationships(self) -> None:
@@ -303,30 +344,43 @@ class _Checker:
                 rel = f"typed_{spec.name} t"
                 n = self._count(rel, where)
                 if n:
-                    self.add(self.file_names[spec.name],
-                             f"{n:,} value(s) do not resolve to {fk.ref_table}.{', '.join(fk.ref_columns)}",
-                             column=", ".join(fk.columns), n_rows=n,
-                             examples=self.examples(rel, where, list(fk.columns), set(keys)))
-        if "wages" in self.typed and "ssn_collection" in self.typed and \
-                "student_key" in self.typed["wages"] and {"student_key", "status"} <= self.typed["ssn_collection"]:
+                    self.add(
+                        self.file_names[spec.name],
+                        f"{n:,} value(s) do not resolve to {fk.ref_table}.{', '.join(fk.ref_columns)}",
+                        column=", ".join(fk.columns),
+                        n_rows=n,
+                        examples=self.examples(rel, where, list(fk.columns), set(keys)),
+                    )
+        if (
+            "wages" in self.typed
+            and "ssn_collection" in self.typed
+            and "student_key" in self.typed["wages"]
+            and {"student_key", "status"} <= self.typed["ssn_collection"]
+        ):
             rel = "typed_wages t"
-            where = ("NOT EXISTS (SELECT 1 FROM typed_ssn_collection s WHERE s.student_key = t.student_key "
-                     "AND s.status = 'provided')")
+            where = (
+                "NOT EXISTS (SELECT 1 FROM typed_ssn_collection s WHERE s.student_key = t.student_key "
+                "AND s.status = 'provided')"
+            )
             n = self._count(rel, where)
             if n:
-                self.add(self.file_names["wages"],
-                         f"{n:,} row(s) belong to students whose SSN was not provided (ssn_collection.status "
-                         "must be 'provided': wage records are matched by SSN)",
-                         column="student_key", n_rows=n,
-                         examples=self.examples(rel, where, ["student_key"], {"student_key"}))
+                self.add(
+                    self.file_names["wages"],
+                    f"{n:,} row(s) belong to students whose SSN was not provided (ssn_collection.status "
+                    "must be 'provided': wage records are matched by SSN)",
+                    column="student_key",
+                    n_rows=n,
+                    examples=self.examples(rel, where, ["student_key"], {"student_key"}),
+                )
 
 
 def _run(dataset_dir: Path) -> tuple[ValidationReport, duckdb.DuckDBPyConnection | None]:
     dataset_dir = Path(dataset_dir)
     report = ValidationReport(dataset_dir)
     if not dataset_dir.is_dir():
-        report.problems.append(Problem(str(dataset_dir), "is not a folder; a dataset is a folder with one "
-                                       "file per table"))
+        report.problems.append(
+            Problem(str(dataset_dir), "is not a folder; a dataset is a folder with one file per table")
+        )
         return report, None
     files, file_problems = find_table_files(dataset_dir)
     for text in file_problems:
@@ -369,5 +423,6 @@ def load_dataset(dataset_dir: Path) -> Dataset:
         cols = ", ".join(_q(c) for c in schema.table(name).column_names)
         con.execute(f"CREATE TABLE {name} AS SELECT {cols} FROM typed_{name} ORDER BY {ROW}")
         con.execute(f"DROP TABLE typed_{name}")
-    return Dataset(Path(dataset_dir), report.fingerprint, DuckDBSource(con, schema.TABLE_NAMES),
-                   dict(report.row_counts))
+    return Dataset(
+        Path(dataset_dir), report.fingerprint, DuckDBSource(con, schema.TABLE_NAMES), dict(report.row_counts)
+    )

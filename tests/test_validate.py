@@ -116,8 +116,7 @@ def test_duplicate_key(tmp_path: Path) -> None:
 def test_enrollment_one_row_per_year_and_school(tmp_path: Path) -> None:
     t = tiny_tables()
     t["enrollments"] = pd.concat([t["enrollments"], t["enrollments"].iloc[[1]].assign(grade=11)])
-    _one(_problems(write_dataset(tmp_path, t)), "enrollments.csv", "share a key",
-         "student x school year x school")
+    _one(_problems(write_dataset(tmp_path, t)), "enrollments.csv", "share a key", "student x school year x school")
 
 
 def test_wages_only_for_provided_ssn(tmp_path: Path) -> None:
@@ -148,8 +147,21 @@ def test_identifying_content_refused_and_never_shown(
     assert "6789" not in text and "jane" not in text and "0199" not in text
 
 
-@pytest.mark.parametrize("column", ["SSN", "student_ssn", "First Name", "last_name", "DOB", "birth_date",
-                                    "home_address", "Email", "parent_phone", "zip_code"])
+@pytest.mark.parametrize(
+    "column",
+    [
+        "SSN",
+        "student_ssn",
+        "First Name",
+        "last_name",
+        "DOB",
+        "birth_date",
+        "home_address",
+        "Email",
+        "parent_phone",
+        "zip_code",
+    ],
+)
 def test_identifying_column_name_refused(tmp_path: Path, column: str) -> None:
     t = tiny_tables()
     t["students"][column] = "secret-value"
