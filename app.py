@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from pages.common import current_release, ensure_release, release_picker
+
 st.set_page_config(
     page_title="Maine SLDS outcomes, privacy-protected",
     page_icon=":material/insights:",
@@ -10,11 +12,28 @@ st.set_page_config(
 
 navigation = st.navigation(
     {
-        "Reference": [
+        "Outcomes": [
+            st.Page(
+                "pages/ssn_collection.py",
+                title="SSN collection",
+                icon=":material/fact_check:",
+                url_path="ssn-collection",
+                default=True,
+            ),
+        ],
+        "About the data": [
+            st.Page(
+                "pages/privacy_methods.py", title="Privacy and methods", icon=":material/shield:", url_path="privacy"
+            ),
             st.Page(
                 "pages/data_contract.py", title="Data contract", icon=":material/table_chart:", url_path="data-contract"
             ),
         ],
     }
+)
+ensure_release()
+release_picker()
+st.sidebar.caption(
+    f"Data: {current_release().manifest['dataset_description']}. Every figure is protected with differential privacy."
 )
 navigation.run()

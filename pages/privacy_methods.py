@@ -1,0 +1,114 @@
+"""Privacy and methods: the release's manifest in words, the ledger of spends, and what each flag means."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from analytics import privacy
+from analytics.ledger import Ledger
+from pages.common import FLAG_WORDS, current_release
+
+release = current_release()
+m = release.manifest
+fp = m["dataset_fingerprint"]
+
+st.title("Privacy and methods")
+st.markdown(
+    f"""
+**How the figures are protected.** Every number on these pages is computed from student records and
+then has random noise added (differential privacy), so that no figure, and no combination of figures,
+reveals whether any one student is in the data. The protection is counted per **student**: each
+student's rows in every table together count as one.
+
+This release (`{release.release_id}`, published {m["created_at"][:10]}) spent a total privacy loss of
+**ε = {m["epsilon_total"]:g}**. Across every release of this dataset the loss so far is
+**ε = {m["dataset_privacy_loss"]["epsilon"]:g}** of a public budget of
+**ε = {m["dataset_privacy_loss"]["public_budget"]:g}**. Asking the same question again returns the same
+published answer and costs nothing, so refreshing or downloading never weakens the protection.
+
+**Margins of error.** Every figure has a 95% margin of error: the range within which the noise-free
+figure lies 95 times out of 100. It covers the privacy noise only; it is not a sampling margin, and it
+does not cover the effect of capping extreme values (stated as bounds below).
+"""
+)
+
+st.subheader("What each table cost")
+rows = []
+for info in m["tables"].values():
+    rows.append(
+        {
+            "Table": info["title"],
+            "Privacy loss (ε)": info["epsilon"],
+            "Noise": info.get("mechanism", "none (public list)"),
+            "Each student counts at most": info.get("contribution_bound", "—"),
+            "Value bounds": ", ".join(f"{k}: {v}" for k, v in info.get("bounds", {}).items()) or "—",
+            "Rows": info["rows"],
+        }
+    )
+st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+st.subheader("What the reliability flags mean")
+st.markdown(
+    f"""
+- **{FLAG_WORDS["reliable"]}**: at least about {privacy.SMALL_CELL_STUDENTS} students, and a margin of error
+  within {privacy.UNRELIABLE_RATE_MOE * 100:.0f} percentage points for a rate (within
+  {privacy.UNRELIABLE_RELATIVE_MOE * 100:.0f}% of a count, {privacy.UNRELIABLE_RELATIVE_MOE_AMOUNT * 100:.0f}%
+  of an amount).
+- **{FLAG_WORDS["rough"]}**: fewer than about {privacy.SMALL_CELL_STUDENTS} students; the figure is shown but
+  small groups swing from year to year.
+- **{FLAG_WORDS["unreliable"]}**: the margin of error is wider than the limits above; the figure is shown,
+  drawn hollow and grey, but should not be compared with others.
+
+Unlike the usual rule of hiding groups under 10 students, no figure is hidden: small districts are
+published with noise and a flag, so the reader sees both the figure and how far to trust it.
+"""
+)
+
+st.subheader("Margin of error by group size at this release's settings")
+eps_rate = m["tables"]["ssn_collection_by_district"]["epsilon"]
+sizes = [20, 100, 1000]
+st.dataframe(
+    pd.DataFrame(
+        {
+            "Students in the group": sizes,
+            "Count: ± students": [privacy.expected_moe95("count", eps_rate, n) for n in sizes],
+            "Rate near 50%: ± points": [round(privacy.expected_moe95("rate", eps_rate, n) * 100, 1) for n in sizes],
+            "Rate near 10%: ± points": [
+                round(privacy.expected_moe95("rate", eps_rate, n, rate=0.1) * 100, 1) for n in sizes
+            ],
+        }
+    ),
+    hide_index=True,
+)
+st.caption(f"For a table that spends ε = {eps_rate:g}, as the district opt-out table does.")
+
+st.subheader("Ledger of privacy spends on this dataset")
+ledger = Ledger.default()
+entries = ledger.history(dataset_fingerprint=fp)
+if entries:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "When (UTC)": e.created_at[:19].replace("T", " "),
+                    "What": "budget set" if e.kind == "budget" else (e.query or {}).get("table", e.query_key[:12]),
+                    "Who": e.principal,
+                    "Budget": e.scope,
+                    "ε spent": e.epsilon if e.kind == "spend" else None,
+                    "Budget total": e.epsilon_total if e.kind == "budget" else None,
+                    "Entry hash": e.entry_hash[:16],
+                }
+                for e in entries
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(
+        f"Every entry chains the hash of the one before it; the release recorded ledger head {m['ledger_head'][:16]}."
+    )
+else:
+    st.info("This machine's ledger has no entries for this dataset: the release was built elsewhere.")
+
+st.caption(f"Dataset fingerprint {fp}. Code version {m['code_version']}.")

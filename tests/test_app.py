@@ -1,0 +1,71 @@
+"""Every page renders on the sample release, shows its key elements, and reacts to its filters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analytics import config
+
+APP = str(config.REPO_ROOT / "app.py")
+
+
+def _page(path: str, **query: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in query.items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page(path).run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+@pytest.mark.usefixtures("sample_home")
+def test_ssn_page_shows_charts_metrics_and_tables() -> None:
+    at = _page("pages/ssn_collection.py")
+    assert at.title[0].value == "SSN collection and opt-out"
+    assert len(at.get("plotly_chart")) == 2
+    assert len(at.metric) == 3
+    assert len(at.dataframe) == 2
+    assert len(at.get("download_button")) == 2
+
+
+@pytest.mark.usefixtures("sample_home")
+def test_county_filter_changes_the_district_table_and_lives_in_the_url() -> None:
+    at = _page("pages/ssn_collection.py")
+    all_rows = len(at.dataframe[0].value)
+    at.selectbox(key="county").select("Aroostook").run()
+    rows = at.dataframe[0].value
+    assert 0 < len(rows) < all_rows
+    assert set(rows["County"]) == {"Aroostook"}
+    assert at.query_params["county"] == ["Aroostook"] or at.query_params["county"] == "Aroostook"
+
+
+@pytest.mark.usefixtures("sample_home")
+def test_county_from_url_is_applied() -> None:
+    at = _page("pages/ssn_collection.py", county="York")
+    assert set(at.dataframe[0].value["County"]) == {"York"}
+
+
+@pytest.mark.usefixtures("sample_home")
+def test_privacy_page_explains_the_manifest_and_shows_the_ledger() -> None:
+    at = _page("pages/privacy_methods.py")
+    text = " ".join(m.value for m in at.markdown)
+    assert "differential privacy" in text and "95% margin of error" in text
+    assert len(at.dataframe) >= 3  # costs, margins by size, ledger
+
+
+@pytest.mark.usefixtures("sample_home")
+def test_data_contract_page_renders_the_contract() -> None:
+    at = _page("pages/data_contract.py")
+    assert any("PII gate" in m.value for m in at.markdown)
+
+
+def test_app_builds_a_release_on_first_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANALYTICS_HOME", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=120).run()
+    assert not at.exception
+    assert list((tmp_path / "releases").glob("*/manifest.json"))
+    assert len(at.get("plotly_chart")) == 2  # lands on the default page with its charts
