@@ -46,8 +46,8 @@ DEFAULT_PUBLIC_BUDGET = 10.0
 DEFAULT_RELEASE_EPSILON = 1.0
 #: Share of a release's epsilon that each noisy table spends (shares sum to 1).
 EPSILON_SHARES: dict[str, float] = {
-    "ssn_collection_by_district": 0.4,
-    "ssn_collection_by_district_year": 0.4,
+    "ssn_collection_by_district": 0.5,
+    "ssn_collection_by_district_year": 0.3,
     "ssn_collection_by_year": 0.2,
 }
 #: Bump when a table's definition changes, so the ledger treats it as a new question.
@@ -176,7 +176,7 @@ def split_epsilon(total: float, tables: Sequence[str] | None = None) -> dict[str
     """Divide a release's total epsilon across its noisy tables by :data:`EPSILON_SHARES`.
 
     >>> split_epsilon(2.0)["ssn_collection_by_district"]
-    0.8
+    1.0
     """
     names = list(tables) if tables is not None else [t.name for t in TABLES]
     weight = sum(EPSILON_SHARES[n] for n in names)
