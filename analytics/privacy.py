@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,7 +80,7 @@ def bound_contributions(rows: pd.DataFrame, max_rows: int, key: str = "student_k
     return kept.drop(columns="_order").sort_index()
 
 
-def full_domain(domains: dict[str, Sequence[object]]) -> pd.DataFrame:
+def full_domain(domains: Mapping[str, Sequence[object]]) -> pd.DataFrame:
     """All combinations of the public group keys, in a fixed order.
 
     >>> full_domain({"a": [1, 2], "b": ["x"]}).values.tolist()
@@ -90,7 +90,7 @@ def full_domain(domains: dict[str, Sequence[object]]) -> pd.DataFrame:
     return index.to_frame(index=False)
 
 
-def exact_counts(rows: pd.DataFrame, domains: dict[str, Sequence[object]]) -> pd.DataFrame:
+def exact_counts(rows: pd.DataFrame, domains: Mapping[str, Sequence[object]]) -> pd.DataFrame:
     """Count rows per cell of the public domain; empty cells are 0, keys outside it are dropped."""
     cells = full_domain(domains)
     keys = list(domains)
@@ -411,12 +411,13 @@ def percentile_moe95(
     epsilon: float,
     draws: int = 500,
     seed: int = BOOTSTRAP_SEED,
+    sensitivity: int = 1,
 ) -> np.ndarray:
     """95% margin of error of histogram percentiles by the seeded parametric bootstrap."""
     h = np.clip(np.atleast_2d(np.asarray(noisy_hist, float)), 0, None)
     base = percentiles_from_histogram(h, edges, quantiles)
     cells, bins = h.shape
-    bank = noise_bank(epsilon, 1, draws * bins, seed).reshape(draws, bins)
+    bank = noise_bank(epsilon, sensitivity, draws * bins, seed).reshape(draws, bins)
     out = np.empty((cells, len(quantiles)))
     chunk = max(1, 200_000 // (draws * bins))  # cells per vectorised step, to bound memory
     for start in range(0, cells, chunk):

@@ -16,7 +16,8 @@ columns, then ``moe95`` columns named ``<measure>_moe95``, then ``epsilon``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ import pandas as pd
 from analytics import privacy
 from analytics.privacy import Bins, Seed
 
-Domains = dict[str, Sequence[object]]
+Domains = Mapping[str, Sequence[object]]
 #: A public cap on how many students a cell can hold, so a sum's bounds never depend on the data.
 MAX_CELL_STUDENTS = 10_000_000
 
@@ -68,6 +69,127 @@ def noisy_count(
     return _flagged(out, noisy, moe, noisy.astype(float), "count", epsilon)
 
 
+@dataclass(frozen=True)
+class NoisyHistogram:
+    """Noisy counts of students per (cell, category): the raw output of one disjoint histogram.
+
+    ``noisy`` holds the mechanism's raw integer outputs (they can be negative);
+    read-outs clamp them. Every rate derived from one histogram costs its
+    ``epsilon`` once, however many rates are read from it.
+    """
+
+    cells: pd.DataFrame
+    categories: tuple[object, ...]
+    noisy: np.ndarray  # (cells, categories)
+    epsilon: float
+    sensitivity: int
+
+    def counts(self, categories: Sequence[object]) -> np.ndarray:
+        """Raw noisy total over ``categories`` per cell (unbiased; may be negative)."""
+        idx = [self.categories.index(c) for c in categories]
+        return self.noisy[:, idx].sum(axis=1)
+
+
+def noisy_histogram(
+    rows: pd.DataFrame,
+    domains: Domains,
+    category: str,
+    categories: Sequence[object],
+    epsilon: float,
+    max_rows_per_student: int = 1,
+    seed: Seed = None,
+) -> NoisyHistogram:
+    """Count students per (cell, category) with geometric noise.
+
+    A student contributes at most ``max_rows_per_student`` rows (across all
+    cells), each to exactly one (cell, category) bin, so the L1 sensitivity is
+    ``max_rows_per_student``. Categories and cells come from public lists.
+    """
+    _check(rows, domains, [category])
+    keys = list(domains)
+    bounded = privacy.bound_contributions(rows[["student_key", *keys, category]], max_rows_per_student)
+    exact = privacy.exact_counts(bounded, {**domains, category: list(categories)})
+    raw = privacy.geometric_noise_counts(exact["n"].to_numpy(), epsilon, max_rows_per_student, seed)
+    return NoisyHistogram(
+        cells=privacy.full_domain(domains),
+        categories=tuple(categories),
+        noisy=raw.reshape(-1, len(categories)),
+        epsilon=epsilon,
+        sensitivity=max_rows_per_student,
+    )
+
+
+def read_rate(
+    hist: NoisyHistogram,
+    numerator: Sequence[object],
+    denominator: Sequence[object],
+    bootstrap_seed: int = privacy.BOOTSTRAP_SEED,
+    draws: int = privacy.BOOTSTRAP_DRAWS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rate = numerator categories / denominator categories, read from one noisy histogram.
+
+    ``numerator`` must be a subset of ``denominator``. Numerator and remainder
+    are each summed from the raw noisy counts (unbiased) and floored at 0, so
+    the rate is within [0, 1] and the published denominator equals numerator
+    plus remainder. The 95% margin of error re-noises every category of the
+    published cells (seeded parametric bootstrap; spends nothing).
+
+    Returns (numerator count, denominator count, rate, rate_moe95).
+    """
+    if not set(numerator) <= set(denominator):
+        raise ValueError("the numerator's categories must be part of the denominator's")
+    rest = [c for c in denominator if c not in set(numerator)]
+    num = np.clip(hist.counts(numerator), 0, None)
+    oth = np.clip(hist.counts(rest), 0, None) if rest else np.zeros(len(num), dtype=np.int64)
+    rate = privacy.rate_from_counts(num, oth)
+    k = len(hist.categories)
+    bank = privacy.noise_bank(hist.epsilon, hist.sensitivity, draws * k, bootstrap_seed).reshape(draws, k)
+    e_num = bank[:, [hist.categories.index(c) for c in numerator]].sum(axis=1)[None, :]
+    e_oth = bank[:, [hist.categories.index(c) for c in rest]].sum(axis=1)[None, :] if rest else 0
+    sim_num = np.clip(num[:, None] + e_num, 0, None)
+    sim_den = sim_num + np.clip(oth[:, None] + e_oth, 0, None)
+    sim = np.divide(sim_num, sim_den, out=np.full(sim_den.shape, np.nan), where=sim_den > 0)
+    dev = np.where(np.isnan(sim), 1.0, np.abs(sim - rate[:, None]))
+    dev = np.where(np.isnan(rate)[:, None], 1.0, dev)
+    return num, num + oth, rate, np.minimum(np.quantile(dev, 0.95, axis=1), 1.0)
+
+
+def rates_long(
+    hist: NoisyHistogram,
+    measures: Mapping[str, tuple[Sequence[object], Sequence[object]]],
+    bootstrap_seed: int = privacy.BOOTSTRAP_SEED,
+) -> pd.DataFrame:
+    """Read several rates off one histogram, one row per (cell, measure): the long table format.
+
+    ``measures`` maps a measure name to (numerator categories, denominator
+    categories). Result columns: the group columns, ``measure``, ``value``,
+    ``value_moe95``, ``numerator``, ``denominator``, ``epsilon``, ``flag``,
+    ``flag_reason``. All measures share the histogram's epsilon (paid once).
+    """
+    parts = []
+    for name, (num_cats, den_cats) in measures.items():
+        num, den, rate, moe = read_rate(hist, num_cats, den_cats, bootstrap_seed)
+        flags, reasons = privacy.reliability(den, moe, rate, "rate")
+        parts.append(
+            hist.cells.assign(
+                measure=name,
+                value=rate,
+                value_moe95=moe,
+                numerator=num,
+                denominator=den,
+                epsilon=hist.epsilon,
+                flag=flags,
+                flag_reason=reasons,
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def count_moe95(hist: NoisyHistogram, categories: int) -> float:
+    """95% margin of error of a total summing ``categories`` noisy bins of ``hist``."""
+    return privacy.summed_count_moe95(hist.epsilon, hist.sensitivity, cells=categories)
+
+
 def noisy_rate(
     rows: pd.DataFrame,
     domains: Domains,
@@ -75,32 +197,27 @@ def noisy_rate(
     epsilon: float,
     seed: Seed = None,
     bootstrap_seed: int = privacy.BOOTSTRAP_SEED,
+    max_rows_per_student: int = 1,
 ) -> pd.DataFrame:
-    """Share of students per cell whose boolean ``outcome`` is true.
+    """Share of rows per cell whose boolean ``outcome`` is true.
 
-    One disjoint histogram over (cell, outcome): each student is in exactly one
-    (cell, outcome) bin, so the whole table costs ``epsilon`` once. The rate is
-    ``yes / (yes + no)`` of the noisy counts, so it is always within [0, 1] and
-    the published denominator is the sum of its published parts.
+    One disjoint histogram over (cell, outcome): with one row per student each
+    student is in exactly one (cell, outcome) bin, so the whole table costs
+    ``epsilon`` once. The rate is ``yes / (yes + no)`` of the noisy counts, so it
+    is always within [0, 1] and the published denominator is the sum of its
+    published parts.
 
     Result columns: groups, ``n_yes``, ``n_students``, ``rate``, ``n_students_moe95``,
     ``rate_moe95``, epsilon, flag, flag_reason.
     """
     _check(rows, domains, [outcome])
-    keys = list(domains)
-    one = privacy.bound_contributions(rows[["student_key", *keys, outcome]], 1)
-    hist = privacy.exact_counts(one.assign(_y=one[outcome].astype(bool)), {**domains, "_y": [True, False]})
-    noisy = np.clip(privacy.geometric_noise_counts(hist["n"].to_numpy(), epsilon, 1, seed), 0, None)
-    hist = hist.assign(noisy=noisy)
-    yes = hist[hist["_y"]].reset_index(drop=True)
-    no = hist[~hist["_y"]].reset_index(drop=True)
-    n_yes = yes["noisy"].to_numpy()
-    n_no = no["noisy"].to_numpy()
-    rate = privacy.rate_from_counts(n_yes, n_no)
-    rate_moe = privacy.ratio_moe95(n_yes, n_no, epsilon, 1, seed=bootstrap_seed)
-    total = n_yes + n_no
-    n_moe = privacy.summed_count_moe95(epsilon, 1, cells=2, seed=bootstrap_seed)  # yes + no: two noisy cells
-    out = yes[keys].assign(n_yes=n_yes, n_students=total, rate=rate, n_students_moe95=n_moe, rate_moe95=rate_moe)
+    hist = noisy_histogram(
+        rows.assign(_y=rows[outcome].astype(bool)), domains, "_y", [True, False], epsilon, max_rows_per_student, seed
+    )
+    n_yes, total, rate, rate_moe = read_rate(hist, [True], [True, False], bootstrap_seed)
+    out = hist.cells.assign(
+        n_yes=n_yes, n_students=total, rate=rate, n_students_moe95=count_moe95(hist, 2), rate_moe95=rate_moe
+    )
     return _flagged(out, total, rate_moe, rate, "rate", epsilon)
 
 
@@ -113,11 +230,12 @@ def noisy_mean(
     epsilon: float,
     seed: Seed = None,
     bootstrap_seed: int = privacy.BOOTSTRAP_SEED,
+    max_rows_per_student: int = 1,
 ) -> pd.DataFrame:
-    """Mean of a value clamped to [lower, upper], one value per student per cell.
+    """Mean of a value clamped to [lower, upper] over rows, at most ``max_rows_per_student`` per student.
 
-    Half of ``epsilon`` buys a geometric count, half a Snapping sum with
-    sensitivity max(|lower|, |upper|). The margin of error of the mean is from
+    Half of ``epsilon`` buys a geometric count (sensitivity k = the row bound),
+    half a Snapping sum with sensitivity k * max(|lower|, |upper|). The margin of error of the mean is from
     a parametric bootstrap on the published count and sum; it covers the noise,
     not the bias of clamping.
 
@@ -128,7 +246,8 @@ def noisy_mean(
     if not lower < upper:
         raise ValueError(f"lower ({lower}) must be below upper ({upper})")
     keys = list(domains)
-    one = privacy.bound_contributions(rows[["student_key", *keys, value]], 1)
+    k = max_rows_per_student
+    one = privacy.bound_contributions(rows[["student_key", *keys, value]], k)
     clamped = one.assign(_v=one[value].astype(float).clip(lower, upper))
     cells = privacy.full_domain(domains)
     sums = (
@@ -140,17 +259,17 @@ def noisy_mean(
     )
     counts = privacy.exact_counts(clamped, domains)["n"].to_numpy()
     eps_half = epsilon / 2
-    sensitivity = max(abs(lower), abs(upper))
+    sensitivity = k * max(abs(lower), abs(upper))
     lo_sum, hi_sum = min(0.0, lower) * MAX_CELL_STUDENTS, max(0.0, upper) * MAX_CELL_STUDENTS
-    n = np.clip(privacy.geometric_noise_counts(counts, eps_half, 1, privacy.seed_for(seed, 1)), 0, None)
+    n = np.clip(privacy.geometric_noise_counts(counts, eps_half, k, privacy.seed_for(seed, 1)), 0, None)
     s = privacy.snapping_noise_sums(sums, eps_half, sensitivity, lo_sum, hi_sum, privacy.seed_for(seed, 2))
     mean = np.divide(s, n, out=np.full(len(n), np.nan), where=n > 0)
     mean = np.clip(mean, lower, upper)
-    moe = _mean_moe95(n, s, eps_half, sensitivity, lo_sum, hi_sum, lower, upper, bootstrap_seed)
+    moe = _mean_moe95(n, s, eps_half, k, sensitivity, lo_sum, hi_sum, lower, upper, bootstrap_seed)
     out = cells.assign(
         n_students=n,
         mean=mean,
-        n_students_moe95=privacy.geometric_moe95(eps_half, 1),
+        n_students_moe95=privacy.geometric_moe95(eps_half, k),
         mean_moe95=moe,
         lower=lower,
         upper=upper,
@@ -162,6 +281,7 @@ def _mean_moe95(
     n: np.ndarray,
     s: np.ndarray,
     epsilon: float,
+    count_sensitivity: int,
     sensitivity: float,
     lo_sum: float,
     hi_sum: float,
@@ -170,7 +290,7 @@ def _mean_moe95(
     seed: int,
     draws: int = privacy.BOOTSTRAP_DRAWS,
 ) -> np.ndarray:
-    count_bank = privacy.noise_bank(epsilon, 1, draws, seed)
+    count_bank = privacy.noise_bank(epsilon, count_sensitivity, draws, seed)
     sum_bank = privacy.snapping_noise_bank(epsilon, sensitivity, lo_sum, hi_sum, draws, seed + 1)
     base = np.clip(np.divide(s, n, out=np.full(len(n), np.nan), where=n > 0), lower, upper)
     sim_n = np.clip(n[:, None] + count_bank[None, :], 0, None)
@@ -190,31 +310,30 @@ def noisy_percentiles(
     epsilon: float,
     seed: Seed = None,
     bootstrap_seed: int = privacy.BOOTSTRAP_SEED,
+    max_rows_per_student: int = 1,
 ) -> pd.DataFrame:
     """Percentiles of a value per cell by the PSEO method (noisy histogram -> CDF -> percentiles).
 
-    One disjoint histogram over (cell, bin) costs ``epsilon`` once. Values
-    outside the bins are clamped into the first or last bin, so a top-coded
-    percentile reads as at most the last edge.
+    One disjoint histogram over (cell, bin) costs ``epsilon`` once (with one row
+    per student; ``max_rows_per_student`` rows scale the noise). Values outside
+    the bins are clamped into the first or last bin, so a top-coded percentile
+    reads as at most the last edge.
 
     Result columns: groups, ``n_students``, ``p25``/``p50``/... , their ``_moe95``,
     epsilon, flag, flag_reason (judged on the median's margin).
     """
     _check(rows, domains, [value])
-    keys = list(domains)
-    one = privacy.bound_contributions(rows[["student_key", *keys, value]], 1)
     n_bins = len(bins.edges) - 1
-    binned = one.assign(_bin=bins.assign(one[value].to_numpy()))
-    hist = privacy.exact_counts(binned, {**domains, "_bin": list(range(n_bins))})
-    noisy_raw = privacy.geometric_noise_counts(hist["n"].to_numpy(), epsilon, 1, seed)
-    matrix = np.clip(noisy_raw, 0, None).reshape(-1, n_bins)
+    binned = rows.assign(_bin=bins.assign(rows[value].to_numpy()))
+    hist = noisy_histogram(binned, domains, "_bin", list(range(n_bins)), epsilon, max_rows_per_student, seed)
+    matrix = np.clip(hist.noisy, 0, None)
     pct = privacy.percentiles_from_histogram(matrix, bins.edges, quantiles)
-    moe = privacy.percentile_moe95(matrix, bins.edges, quantiles, epsilon, seed=bootstrap_seed)
-    out = privacy.full_domain(domains)
+    moe = privacy.percentile_moe95(
+        matrix, bins.edges, quantiles, epsilon, seed=bootstrap_seed, sensitivity=max_rows_per_student
+    )
     names = [f"p{round(q * 100)}" for q in quantiles]
-    # the unclipped noisy total is an unbiased count of the cell's students
-    n = np.clip(noisy_raw.reshape(-1, n_bins).sum(axis=1), 0, None)
-    out = out.assign(n_students=n)
+    n = np.clip(hist.noisy.sum(axis=1), 0, None)  # the unfloored total is an unbiased count
+    out = hist.cells.assign(n_students=n)
     for j, name in enumerate(names):
         out[name] = pct[:, j]
     for j, name in enumerate(names):

@@ -33,105 +33,18 @@ from typing import Any
 import pandas as pd
 
 import analytics
-from analytics import config, privacy, publiclists, queries
-from analytics.io import DataSource
+from analytics import config, privacy
+from analytics.catalog import EPSILON_SHARES, TABLES, BuildContext, TableSpec
 from analytics.ledger import BudgetExceededError, Ledger, query_key
-from analytics.metrics import coverage
 from analytics.validate import Dataset, load_dataset
 
 MANIFEST = "manifest.json"
 #: Public budget set for a dataset that has none when its first release is built.
-DEFAULT_PUBLIC_BUDGET = 10.0
-#: Total epsilon of a release when none is given (see docs/privacy.md for the measured utility).
-DEFAULT_RELEASE_EPSILON = 1.0
-#: Share of a release's epsilon that each noisy table spends (shares sum to 1).
-EPSILON_SHARES: dict[str, float] = {
-    "ssn_collection_by_district": 0.5,
-    "ssn_collection_by_district_year": 0.3,
-    "ssn_collection_by_year": 0.2,
-}
+DEFAULT_PUBLIC_BUDGET = 20.0
+#: Total epsilon of a release when none is given: the sum of the catalogue's shares (docs/privacy.md).
+DEFAULT_RELEASE_EPSILON = round(sum(EPSILON_SHARES.values()), 6)
 #: Bump when a table's definition changes, so the ledger treats it as a new question.
 DEFINITION_VERSION = 1
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    """One noisy table of a release: how to compute it, and what it costs."""
-
-    name: str
-    title: str
-    description: str
-    mechanism: str
-    contribution_bound: str
-    bounds: dict[str, Any]
-    build: Callable[[DataSource, publiclists.PublicLists, float, privacy.Seed], pd.DataFrame]
-
-
-def _ssn_optout(
-    by: dict[str, Callable[[publiclists.PublicLists], list[object]]],
-) -> Callable[[DataSource, publiclists.PublicLists, float, privacy.Seed], pd.DataFrame]:
-    """Opt-out rate over the public keys ``by``: one disjoint histogram of asked students."""
-
-    def build(source: DataSource, lists: publiclists.PublicLists, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
-        rows = coverage.ssn_collection_rows(source)
-        out = queries.noisy_rate(rows, {col: keys(lists) for col, keys in by.items()}, "declined", epsilon, seed=seed)
-        return out.rename(
-            columns={
-                "n_yes": "n_declined",
-                "n_students": "n_asked",
-                "rate": "optout_rate",
-                "n_students_moe95": "n_asked_moe95",
-                "rate_moe95": "optout_rate_moe95",
-            }
-        )
-
-    return build
-
-
-def _districts(lists: publiclists.PublicLists) -> list[object]:
-    return list(lists.district_ids)
-
-
-def _ssn_years(_lists: publiclists.PublicLists) -> list[object]:
-    return list(publiclists.SSN_SCHOOL_YEARS)
-
-
-_SSN_MECHANISM = "geometric (diffprivlib Geometric), one disjoint histogram over the keys x {declined, provided}"
-_SSN_BOUND = "1 row per student (each family is asked once, by one district, in one school year)"
-
-TABLES: tuple[TableSpec, ...] = (
-    TableSpec(
-        name="ssn_collection_by_district",
-        title="SSN collection by district, all school years",
-        description="Students whose families were asked for the SSN, and those who declined, by the district "
-        "that asked. Opt-out rate = declined / asked.",
-        mechanism=_SSN_MECHANISM,
-        contribution_bound=_SSN_BOUND,
-        bounds={},
-        build=_ssn_optout({"district_id": _districts}),
-    ),
-    TableSpec(
-        name="ssn_collection_by_district_year",
-        title="SSN collection by district and school year",
-        description="As ssn_collection_by_district, split by the school year of asking (2011 = 2010-11, the "
-        "first year Maine asked).",
-        mechanism=_SSN_MECHANISM,
-        contribution_bound=_SSN_BOUND,
-        bounds={},
-        build=_ssn_optout({"district_id": _districts, "school_year": _ssn_years}),
-    ),
-    TableSpec(
-        name="ssn_collection_by_year",
-        title="SSN collection statewide, by school year",
-        description="Statewide families asked and declining, by school year of asking. Its own noisy query, "
-        "not a sum of district cells, so small districts' noise does not pile up.",
-        mechanism=_SSN_MECHANISM,
-        contribution_bound=_SSN_BOUND,
-        bounds={},
-        build=_ssn_optout({"school_year": _ssn_years}),
-    ),
-)
-TABLES_BY_NAME = {t.name: t for t in TABLES}
 
 
 # ---------------------------------------------------------------------------
@@ -175,25 +88,33 @@ def _code_version() -> str:
 def split_epsilon(total: float, tables: Sequence[str] | None = None) -> dict[str, float]:
     """Divide a release's total epsilon across its noisy tables by :data:`EPSILON_SHARES`.
 
-    >>> split_epsilon(2.0)["ssn_collection_by_district"]
-    1.0
+    >>> split_epsilon(DEFAULT_RELEASE_EPSILON)["graduation_by_district"]
+    0.4
     """
     names = list(tables) if tables is not None else [t.name for t in TABLES]
     weight = sum(EPSILON_SHARES[n] for n in names)
     return {n: round(total * EPSILON_SHARES[n] / weight, 12) for n in names}
 
 
-def table_query(spec: TableSpec, epsilon: float) -> dict[str, Any]:
-    """The normalised question a table puts to the ledger."""
-    return {
-        "kind": "release_table",
-        "table": spec.name,
-        "definition_version": DEFINITION_VERSION,
-        "epsilon": epsilon,
-        "mechanism": spec.mechanism,
-        "contribution_bound": spec.contribution_bound,
-        "bounds": spec.bounds,
-    }
+def table_queries(split: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """The normalised question each table puts to the ledger.
+
+    A table computed from another published table (growth from the growth
+    model) names that table's question, which the ledger answers only one way.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for spec in TABLES:
+        out[spec.name] = {
+            "kind": "release_table",
+            "table": spec.name,
+            "definition_version": DEFINITION_VERSION,
+            "epsilon": split[spec.name],
+            "mechanism": spec.mechanism,
+            "contribution_bound": spec.contribution_bound,
+            "bounds": spec.bounds,
+            "depends_on": {d: query_key(out[d]) for d in spec.depends_on},
+        }
+    return out
 
 
 def build_release(
@@ -235,7 +156,7 @@ def build_release(
             set_by=f"default (analytics.release.DEFAULT_PUBLIC_BUDGET={DEFAULT_PUBLIC_BUDGET})",
         )
     split = split_epsilon(epsilon)
-    queries_by_table = {t.name: table_query(t, split[t.name]) for t in TABLES}
+    queries_by_table = table_queries(split)
 
     # Refuse the whole release before spending anything if its new questions do not fit.
     answered = {e.query_key for e in ledger.history(scope=None, dataset_fingerprint=fp) if e.kind == "spend"}
@@ -252,16 +173,15 @@ def build_release(
             epsilon_total=budget,
         )
 
-    lists = publiclists.public_lists(ds.source)
-    tables: dict[str, pd.DataFrame] = {}
+    ctx = BuildContext(ds.source)
     entries: dict[str, dict[str, Any]] = {}
     spent = reused = 0.0
     for i, spec in enumerate(TABLES):
-        report(f"Computing {spec.title}", 0.1 + 0.8 * i / len(TABLES))
+        report(f"Computing {spec.title}", 0.05 + 0.9 * i / len(TABLES))
         eps = split[spec.name]
 
         def compute(spec: TableSpec = spec, eps: float = eps, i: int = i) -> bytes:
-            return _to_parquet_bytes(spec.build(ds.source, lists, eps, privacy.seed_for(seed, i)))
+            return _to_parquet_bytes(spec.build(ctx, eps, privacy.seed_for(seed, i)))
 
         result = ledger.spend_or_reuse(
             principal=principal,
@@ -271,11 +191,13 @@ def build_release(
             epsilon=eps,
             compute=compute,
         )
-        tables[spec.name] = pd.read_parquet(io.BytesIO(result.answer))
+        ctx.published[spec.name] = pd.read_parquet(io.BytesIO(result.answer))
         spent += result.epsilon_charged
         reused += 0.0 if not result.reused else eps
         entries[spec.name] = {"ledger_entry_id": result.entry_id, "reused_stored_answer": result.reused}
-    tables["districts"] = lists.districts
+    tables = dict(ctx.published)
+    tables["districts"] = ctx.lists.districts
+    tables["schools"] = ctx.lists.schools
 
     report("Writing the release", 0.95)
     payload = {name: _to_parquet_bytes(df) for name, df in tables.items()}
@@ -325,13 +247,21 @@ def build_release(
             "rows": len(tables[spec.name]),
             **entries[spec.name],
         }
+    manifest["tables"]["schools"] = {
+        "file": "schools.parquet",
+        "title": "Schools (public list)",
+        "description": "The public list of schools; not noisy, not about students.",
+        "noisy": False,
+        "epsilon": 0.0,
+        "rows": len(ctx.lists.schools),
+    }
     manifest["tables"]["districts"] = {
         "file": "districts.parquet",
         "title": "Districts (public list)",
         "description": "The public list of districts; not noisy, not about students.",
         "noisy": False,
         "epsilon": 0.0,
-        "rows": len(lists.districts),
+        "rows": len(ctx.lists.districts),
     }
 
     releases_dir.mkdir(parents=True, exist_ok=True)

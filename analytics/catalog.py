@@ -1,0 +1,735 @@
+"""The catalogue of public tables: what each release publishes, how, and at what privacy cost.
+
+Every table is one question to the privacy ledger. Metric tables use the long
+format: the group columns, then ``measure``, ``value``, ``value_moe95``,
+``numerator``, ``denominator`` (for rates), ``n_students``, ``epsilon``, ``flag``
+and ``flag_reason``. The SSN collection tables use their own wide columns
+(``n_asked``, ``n_declined``, ``optout_rate``...).
+
+Shares of the release's epsilon are in :data:`EPSILON_SHARES`; docs/privacy.md
+explains the split and shows the measured margins of error.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics import privacy, publiclists, queries, schema
+from analytics.io import DataSource
+from analytics.metrics import assessment, cohort, coverage, postsecondary, subgroups, workforce
+from analytics.privacy import Bins
+
+
+class BuildContext:
+    """What table builders share during one release build: the data, the public lists,
+    exact intermediate frames computed once, and the tables published so far."""
+
+    def __init__(self, source: DataSource) -> None:
+        self.source = source
+        self.lists = publiclists.public_lists(source)
+        self.published: dict[str, pd.DataFrame] = {}
+
+    @functools.cached_property
+    def cohort(self) -> pd.DataFrame:
+        return cohort.adjusted_cohort(self.source)
+
+    @functools.cached_property
+    def workforce(self) -> pd.DataFrame:
+        return workforce.workforce_rows(self.source)
+
+    @functools.cached_property
+    def college(self) -> pd.DataFrame:
+        rows = postsecondary.college_rows(self.source)
+        return rows.merge(self.source.sql("SELECT * FROM students"), on="student_key", how="left")
+
+    @functools.cached_property
+    def tests(self) -> pd.DataFrame:
+        return assessment.assessment_rows(self.source)
+
+    @functools.cached_property
+    def high_schools(self) -> list[object]:
+        s = self.lists.schools
+        return s.loc[s["school_level"].isin(["High", "Combined"]), "school_id"].tolist()
+
+    @functools.cached_property
+    def growth_schools(self) -> list[object]:
+        """Schools that can serve grades 4-8, where growth is measured."""
+        s = self.lists.schools
+        return s.loc[s["school_level"].isin(["Elementary", "Middle", "Combined"]), "school_id"].tolist()
+
+    @functools.cached_property
+    def match(self) -> pd.DataFrame:
+        return coverage.match_rows(self.source, self.cohort)
+
+
+Builder = Callable[[BuildContext, float, privacy.Seed], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One noisy table of a release."""
+
+    name: str
+    title: str
+    description: str
+    mechanism: str
+    contribution_bound: str
+    build: Builder
+    bounds: dict[str, Any] = field(default_factory=dict)
+    depends_on: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------------------
+# Generic builders
+# ---------------------------------------------------------------------------
+
+Domain = Callable[[BuildContext], list[object]]
+
+
+def _districts(ctx: BuildContext) -> list[object]:
+    return list(ctx.lists.district_ids)
+
+
+def _schools(ctx: BuildContext) -> list[object]:
+    return list(ctx.lists.school_ids)
+
+
+def _high_schools(ctx: BuildContext) -> list[object]:
+    return ctx.high_schools
+
+
+def _fixed(values: tuple[object, ...]) -> Domain:
+    return lambda _ctx: list(values)
+
+
+_COHORTS = _fixed(publiclists.COHORTS)
+_YEARS_OUT = _fixed(workforce.YEARS_OUT)
+_SUBGROUPS = _fixed(subgroups.SUBGROUPS)
+_SUBJECTS = _fixed(schema.SUBJECTS)
+
+
+def _feasible_years_out(df: pd.DataFrame) -> pd.DataFrame:
+    """Drop cohort x years-out cells that lie after the data end (a public rule, not a data fact)."""
+    if "cohort" in df.columns and "years_out" in df.columns:
+        df = df[df["cohort"] + 3 + df["years_out"] <= publiclists.LAST_DATA_YEAR]
+    return df.reset_index(drop=True)
+
+
+def rate_table(
+    rows: Callable[[BuildContext], pd.DataFrame],
+    domains: dict[str, Domain],
+    categories: tuple[object, ...],
+    measures: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]],
+    rows_per_student: int = 1,
+    by_subgroup: bool = False,
+) -> Builder:
+    """Rates read off one disjoint histogram of students over (cell, category)."""
+
+    def build(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
+        data = rows(ctx)
+        if by_subgroup:
+            data = subgroups.expand_subgroups(data)
+        hist = queries.noisy_histogram(
+            data, {k: d(ctx) for k, d in domains.items()}, "category", categories, epsilon, rows_per_student, seed
+        )
+        out = queries.rates_long(hist, measures)
+        return _feasible_years_out(out.assign(n_students=out["denominator"]))
+
+    return build
+
+
+def percentile_table(
+    rows: Callable[[BuildContext], pd.DataFrame],
+    domains: dict[str, Domain],
+    value: str,
+    bins: Bins,
+    quantiles: tuple[float, ...],
+    rows_per_student: int = 1,
+    by_subgroup: bool = False,
+) -> Builder:
+    """Percentiles of ``value`` by the PSEO method, in the long format (one row per percentile)."""
+
+    def build(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
+        data = rows(ctx)
+        if by_subgroup:
+            data = subgroups.expand_subgroups(data)
+        keys = {k: d(ctx) for k, d in domains.items()}
+        wide = queries.noisy_percentiles(
+            data, keys, value, bins, quantiles, epsilon, seed=seed, max_rows_per_student=rows_per_student
+        )
+        return _feasible_years_out(_percentiles_long(wide, list(keys), quantiles))
+
+    return build
+
+
+def _percentiles_long(wide: pd.DataFrame, keys: list[str], quantiles: tuple[float, ...]) -> pd.DataFrame:
+    parts = []
+    for q in quantiles:
+        name = f"p{round(q * 100)}"
+        flags, reasons = privacy.reliability(wide["n_students"], wide[f"{name}_moe95"], wide[name], "amount")
+        parts.append(
+            wide[keys].assign(
+                measure=name,
+                value=wide[name],
+                value_moe95=wide[f"{name}_moe95"],
+                n_students=wide["n_students"],
+                epsilon=wide["epsilon"],
+                flag=flags,
+                flag_reason=reasons,
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+# ---------------------------------------------------------------------------
+# SSN collection (wide format)
+# ---------------------------------------------------------------------------
+
+
+def _ssn_optout(by: dict[str, Domain]) -> Builder:
+    def build(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
+        rows = coverage.ssn_collection_rows(ctx.source)
+        out = queries.noisy_rate(rows, {col: keys(ctx) for col, keys in by.items()}, "declined", epsilon, seed=seed)
+        return out.rename(
+            columns={
+                "n_yes": "n_declined",
+                "n_students": "n_asked",
+                "rate": "optout_rate",
+                "n_students_moe95": "n_asked_moe95",
+                "rate_moe95": "optout_rate_moe95",
+            }
+        )
+
+    return build
+
+
+_SSN_YEARS = _fixed(publiclists.SSN_SCHOOL_YEARS)
+_GEOMETRIC = "geometric (diffprivlib Geometric), one disjoint histogram over the cells x categories"
+_ONE = "1 row per student"
+
+
+# ---------------------------------------------------------------------------
+# Growth (depends on the published growth model)
+# ---------------------------------------------------------------------------
+
+GROWTH_MODEL_PAIRS = 10  # every grade 4-8 pair of both subjects
+GROWTH_ROWS_PER_STUDENT = 2
+
+
+def _growth_scored(ctx: BuildContext) -> pd.DataFrame:
+    model = ctx.published["growth_model"]
+    pairs = assessment.growth_pairs(ctx.tests)
+    return assessment.score_growth(pairs, assessment.fit_models(model, GROWTH_MODEL_PAIRS))
+
+
+def _growth_table(level: str) -> Builder:
+    def build(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
+        scored = _growth_scored(ctx)
+        ids = ctx.growth_schools if level == "school_id" else ctx.lists.district_ids
+        keys: dict[str, list[object]] = {level: list(ids), "subject": list(schema.SUBJECTS)}
+        half = epsilon / 2
+        mgp = queries.noisy_percentiles(
+            scored,
+            keys,
+            "sgp",
+            Bins(assessment.SGP_EDGES),
+            [0.5],
+            half,
+            seed=privacy.seed_for(seed, 1),
+            max_rows_per_student=GROWTH_ROWS_PER_STUDENT,
+        )
+        sigma = float(
+            np.mean([m.sigma for m in assessment.fit_models(ctx.published["growth_model"], GROWTH_MODEL_PAIRS)])
+        )
+        va = queries.noisy_mean(
+            scored,
+            keys,
+            "residual",
+            -3 * sigma,
+            3 * sigma,
+            half,
+            seed=privacy.seed_for(seed, 2),
+            max_rows_per_student=GROWTH_ROWS_PER_STUDENT,
+        )
+        va = va.rename(columns={"mean": "value", "mean_moe95": "value_moe95"})
+        va = assessment.shrink_value_added(va, residual_sd=sigma)
+        long_mgp = _percentiles_long(mgp, list(keys), (0.5,)).assign(measure="median_growth_percentile")
+        long_va = va[[*keys, "value", "value_moe95", "n_students", "epsilon", "flag", "flag_reason"]].assign(
+            measure="value_added_points"
+        )
+        shrink_words = va["shrinkage"].map(
+            lambda lam: (
+                ""
+                if pd.isna(lam) or lam >= 0.5
+                else f"mostly noise: shrunk {100 * (1 - lam):.0f}% toward the state average"
+            )
+        )
+        eb_reason = [f"{r}; {w}" if r and w else (r or w) for r, w in zip(va["flag_reason"], shrink_words, strict=True)]
+        eb_flag = np.where(shrink_words != "", "unreliable", va["flag"])
+        long_eb = va[[*keys, "n_students", "epsilon"]].assign(
+            measure="value_added_points_eb",
+            value=va["value_eb"],
+            value_moe95=(va["value_moe95"] * va["shrinkage"]).fillna(va["value_moe95"]),
+            flag=eb_flag,
+            flag_reason=eb_reason,
+        )
+        out = pd.concat([long_mgp, long_va, long_eb], ignore_index=True)
+        out["epsilon"] = epsilon
+        return out
+
+    return build
+
+
+def _growth_model(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
+    pairs = assessment.growth_pairs(ctx.tests)
+    return assessment.dp_growth_model(pairs, epsilon, GROWTH_MODEL_PAIRS, seed)
+
+
+# ---------------------------------------------------------------------------
+# The catalogue
+# ---------------------------------------------------------------------------
+
+_ACGR = {"acgr_4yr": cohort.ACGR4, "acgr_5yr": cohort.ACGR5}
+_TESTS_PER_STUDENT = len(schema.ASSESSED_GRADES) * len(schema.SUBJECTS)
+_PROFICIENCY = {"proficiency_rate": ((True,), (True, False))}
+_YEARS3 = len(workforce.YEARS_OUT)
+
+
+def _grad_rows(ctx: BuildContext) -> pd.DataFrame:
+    return ctx.cohort.rename(
+        columns={"acgr_category": "category", "acgr_district_id": "district_id", "acgr_school_id": "school_id"}
+    )
+
+
+def _test_rows(ctx: BuildContext) -> pd.DataFrame:
+    return ctx.tests.assign(category=ctx.tests["proficient"])
+
+
+def _test_rows_subgroups(ctx: BuildContext) -> pd.DataFrame:
+    return _test_rows(ctx).merge(ctx.source.sql("SELECT * FROM students"), on="student_key", how="left")
+
+
+def _college(ctx: BuildContext) -> pd.DataFrame:
+    return ctx.college.rename(columns={"acgr_district_id": "district_id"})
+
+
+def _work(ctx: BuildContext) -> pd.DataFrame:
+    return ctx.workforce.rename(columns={"acgr_district_id": "district_id"})
+
+
+def _employed(ctx: BuildContext) -> pd.DataFrame:
+    w = _work(ctx)
+    return w[w["category"].isin(["qualifying_part", "qualifying_full"])]
+
+
+def _sector_rows(ctx: BuildContext) -> pd.DataFrame:
+    e = _employed(ctx)
+    return e.assign(category=e["sector"])
+
+
+_EARN_BOUNDS = {
+    "earnings_2024_usd": [workforce.EARNINGS_BINS.edges[0], workforce.EARNINGS_BINS.edges[-1]],
+    "bin_width_usd": 2500,
+}
+_PSEO = "PSEO: geometric noise on a histogram over fixed public bins, read as a monotone CDF"
+
+
+TABLES: tuple[TableSpec, ...] = (
+    # --- SSN collection
+    TableSpec(
+        "ssn_collection_by_district",
+        "SSN collection by district, all school years",
+        "Families asked for the SSN and those who declined, by the district that asked.",
+        _GEOMETRIC,
+        _ONE + " (each family is asked once)",
+        _ssn_optout({"district_id": _districts}),
+    ),
+    TableSpec(
+        "ssn_collection_by_district_year",
+        "SSN collection by district and school year",
+        "As by district, split by school year of asking (2011 = 2010-11, the first year Maine asked).",
+        _GEOMETRIC,
+        _ONE,
+        _ssn_optout({"district_id": _districts, "school_year": _SSN_YEARS}),
+    ),
+    TableSpec(
+        "ssn_collection_by_year",
+        "SSN collection statewide, by school year",
+        "Statewide families asked and declining, by school year of asking; its own query, not a sum of district cells.",
+        _GEOMETRIC,
+        _ONE,
+        _ssn_optout({"school_year": _SSN_YEARS}),
+    ),
+    TableSpec(
+        "match_by_district_cohort",
+        "Linkage: SSN provided and found in wage records, by district and cohort",
+        "Share of the adjusted cohort whose SSN was provided (coverage) and share found in Maine wage "
+        "records in any quarter (match rate).",
+        _GEOMETRIC,
+        _ONE,
+        rate_table(
+            lambda c: c.match,
+            {"district_id": _districts, "cohort": _COHORTS},
+            coverage.MATCH_CATEGORIES,
+            coverage.MATCH_MEASURES,
+        ),
+    ),
+    # --- Graduation
+    TableSpec(
+        "graduation_by_cohort",
+        "Adjusted cohort graduation rate, statewide by cohort",
+        "4-year and extended 5-year ACGR (ESEA 8101(23), (25)).",
+        _GEOMETRIC,
+        _ONE,
+        rate_table(_grad_rows, {"cohort": _COHORTS}, cohort.ACGR_CATEGORIES, _ACGR),
+    ),
+    TableSpec(
+        "graduation_by_district",
+        "Adjusted cohort graduation rate by district and cohort",
+        "Attributed to the district of the school last attended within the 4-year window.",
+        _GEOMETRIC,
+        _ONE,
+        rate_table(_grad_rows, {"district_id": _districts, "cohort": _COHORTS}, cohort.ACGR_CATEGORIES, _ACGR),
+    ),
+    TableSpec(
+        "graduation_by_school",
+        "Adjusted cohort graduation rate by high school and cohort",
+        "High and combined schools; the school last attended within the 4-year window.",
+        _GEOMETRIC,
+        _ONE,
+        rate_table(_grad_rows, {"school_id": _high_schools, "cohort": _COHORTS}, cohort.ACGR_CATEGORIES, _ACGR),
+    ),
+    TableSpec(
+        "graduation_by_subgroup",
+        "Adjusted cohort graduation rate by subgroup and cohort",
+        "Statewide, for each subgroup of the five families.",
+        _GEOMETRIC,
+        f"{subgroups.ROWS_PER_STUDENT} rows per student (one per subgroup family)",
+        rate_table(
+            _grad_rows,
+            {"subgroup": _SUBGROUPS, "cohort": _COHORTS},
+            cohort.ACGR_CATEGORIES,
+            _ACGR,
+            rows_per_student=subgroups.ROWS_PER_STUDENT,
+            by_subgroup=True,
+        ),
+    ),
+    # --- Proficiency
+    TableSpec(
+        "proficiency_by_year",
+        "Proficiency rate statewide by school year and subject",
+        "Share of tests at achievement level 3 or 4, all tested grades of the year.",
+        _GEOMETRIC,
+        f"{_TESTS_PER_STUDENT} tests per student (grades 3-8 and 11, two subjects)",
+        rate_table(
+            _test_rows,
+            {"school_year": _fixed(tuple(range(2005, 2026))), "subject": _SUBJECTS},
+            (True, False),
+            _PROFICIENCY,
+            rows_per_student=_TESTS_PER_STUDENT,
+        ),
+    ),
+    TableSpec(
+        "proficiency_by_grade",
+        "Proficiency rate statewide by grade and subject, all years",
+        "Share of tests at achievement level 3 or 4.",
+        _GEOMETRIC,
+        f"{_TESTS_PER_STUDENT} tests per student",
+        rate_table(
+            _test_rows,
+            {"grade": _fixed(schema.ASSESSED_GRADES), "subject": _SUBJECTS},
+            (True, False),
+            _PROFICIENCY,
+            rows_per_student=_TESTS_PER_STUDENT,
+        ),
+    ),
+    TableSpec(
+        "proficiency_by_district",
+        "Proficiency rate by district and subject, all years",
+        "Tests of all years and grades, attributed to the district enrolled in that year.",
+        _GEOMETRIC,
+        f"{_TESTS_PER_STUDENT} tests per student",
+        rate_table(
+            _test_rows,
+            {"district_id": _districts, "subject": _SUBJECTS},
+            (True, False),
+            _PROFICIENCY,
+            rows_per_student=_TESTS_PER_STUDENT,
+        ),
+    ),
+    TableSpec(
+        "proficiency_by_school",
+        "Proficiency rate by school and subject, all years",
+        "Tests of all years and grades, attributed to the school enrolled in that year.",
+        _GEOMETRIC,
+        f"{_TESTS_PER_STUDENT} tests per student",
+        rate_table(
+            _test_rows,
+            {"school_id": _schools, "subject": _SUBJECTS},
+            (True, False),
+            _PROFICIENCY,
+            rows_per_student=_TESTS_PER_STUDENT,
+        ),
+    ),
+    TableSpec(
+        "proficiency_by_subgroup",
+        "Proficiency rate by subgroup and subject, all years",
+        "Statewide.",
+        _GEOMETRIC,
+        f"{_TESTS_PER_STUDENT * subgroups.ROWS_PER_STUDENT} rows per student",
+        rate_table(
+            _test_rows_subgroups,
+            {"subgroup": _SUBGROUPS, "subject": _SUBJECTS},
+            (True, False),
+            _PROFICIENCY,
+            rows_per_student=_TESTS_PER_STUDENT * subgroups.ROWS_PER_STUDENT,
+            by_subgroup=True,
+        ),
+    ),
+    # --- Growth
+    TableSpec(
+        "growth_model",
+        "Growth model: noisy gain statistics by grade, subject and prior-score band",
+        "Count, sum and sum of squares of score gains (clamped to +/-60, scaled to [-1, 1]) per cell; "
+        "the conditional growth model is fitted from them.",
+        "geometric count and Snapping sums (diffprivlib), epsilon split in three",
+        f"{GROWTH_MODEL_PAIRS} score pairs per student",
+        _growth_model,
+        bounds={
+            "gain_points": [-assessment.GAIN_BOUND, assessment.GAIN_BOUND],
+            "score_range": [assessment.SCORE_LOW, assessment.SCORE_HIGH],
+        },
+    ),
+    TableSpec(
+        "growth_by_school",
+        "Growth by school and subject: median growth percentile and value-added",
+        "MGP (noisy median of growth percentiles) and mean residual gain in scale points, raw and "
+        "empirical-Bayes shrunk.",
+        "PSEO median (half the epsilon) and Snapping mean (half)",
+        f"{GROWTH_ROWS_PER_STUDENT} score pairs per student",
+        _growth_table("school_id"),
+        bounds={"residual_points": "+/- 3 model sigma"},
+        depends_on=("growth_model",),
+    ),
+    TableSpec(
+        "growth_by_district",
+        "Growth by district and subject: median growth percentile and value-added",
+        "As by school, at the district level.",
+        "PSEO median (half the epsilon) and Snapping mean (half)",
+        f"{GROWTH_ROWS_PER_STUDENT} score pairs per student",
+        _growth_table("district_id"),
+        bounds={"residual_points": "+/- 3 model sigma"},
+        depends_on=("growth_model",),
+    ),
+    # --- College-going
+    TableSpec(
+        "college_by_cohort",
+        "College-going of graduates, statewide by cohort",
+        "Enrolled by October 31 and within 16 months of graduation, by level and place; persistence.",
+        _GEOMETRIC,
+        _ONE,
+        rate_table(_college, {"cohort": _COHORTS}, postsecondary.COLLEGE_CATEGORIES, postsecondary.COLLEGE_MEASURES),
+    ),
+    TableSpec(
+        "college_by_district",
+        "College-going of graduates by district, all cohorts",
+        "As statewide, for each district's graduates.",
+        _GEOMETRIC,
+        _ONE,
+        rate_table(
+            _college, {"district_id": _districts}, postsecondary.COLLEGE_CATEGORIES, postsecondary.COLLEGE_MEASURES
+        ),
+    ),
+    TableSpec(
+        "college_by_subgroup",
+        "College-going of graduates by subgroup, all cohorts",
+        "Statewide.",
+        _GEOMETRIC,
+        f"{subgroups.ROWS_PER_STUDENT} rows per student",
+        rate_table(
+            _college,
+            {"subgroup": _SUBGROUPS},
+            postsecondary.COLLEGE_CATEGORIES,
+            postsecondary.COLLEGE_MEASURES,
+            rows_per_student=subgroups.ROWS_PER_STUDENT,
+            by_subgroup=True,
+        ),
+    ),
+    # --- Workforce
+    TableSpec(
+        "workforce_by_cohort",
+        "Employment 1, 3 and 5 years after expected graduation, by cohort",
+        "Employment among matched students, coverage, and bounds over all students.",
+        _GEOMETRIC,
+        f"{_YEARS3} rows per student (one per years-out)",
+        rate_table(
+            _work,
+            {"cohort": _COHORTS, "years_out": _YEARS_OUT},
+            workforce.WORKFORCE_CATEGORIES,
+            workforce.WORKFORCE_MEASURES,
+            rows_per_student=_YEARS3,
+        ),
+    ),
+    TableSpec(
+        "workforce_by_district",
+        "Employment by district and years out, all cohorts",
+        "As by cohort, for each district's cohort members.",
+        _GEOMETRIC,
+        f"{_YEARS3} rows per student",
+        rate_table(
+            _work,
+            {"district_id": _districts, "years_out": _YEARS_OUT},
+            workforce.WORKFORCE_CATEGORIES,
+            workforce.WORKFORCE_MEASURES,
+            rows_per_student=_YEARS3,
+        ),
+    ),
+    TableSpec(
+        "workforce_by_subgroup",
+        "Employment by subgroup and years out, all cohorts",
+        "Statewide.",
+        _GEOMETRIC,
+        f"{_YEARS3 * subgroups.ROWS_PER_STUDENT} rows per student",
+        rate_table(
+            _work,
+            {"subgroup": _SUBGROUPS, "years_out": _YEARS_OUT},
+            workforce.WORKFORCE_CATEGORIES,
+            workforce.WORKFORCE_MEASURES,
+            rows_per_student=_YEARS3 * subgroups.ROWS_PER_STUDENT,
+            by_subgroup=True,
+        ),
+    ),
+    TableSpec(
+        "workforce_by_path",
+        "Employment by postsecondary path and years out, all cohorts",
+        "Path: 4-year, 2-year or no enrolment within 16 months of expected graduation.",
+        _GEOMETRIC,
+        f"{_YEARS3} rows per student",
+        rate_table(
+            _work,
+            {"path": _fixed(workforce.PATHS), "years_out": _YEARS_OUT},
+            workforce.WORKFORCE_CATEGORIES,
+            workforce.WORKFORCE_MEASURES,
+            rows_per_student=_YEARS3,
+        ),
+    ),
+    TableSpec(
+        "earnings_by_cohort",
+        "Annual earnings of the employed (P25, median, P75), by cohort and years out",
+        "2024 dollars (CPI-U); among matched students with qualifying employment.",
+        _PSEO,
+        f"{_YEARS3} rows per student",
+        percentile_table(
+            _employed,
+            {"cohort": _COHORTS, "years_out": _YEARS_OUT},
+            "earnings_2024",
+            workforce.EARNINGS_BINS,
+            workforce.EARNINGS_QUANTILES,
+            _YEARS3,
+        ),
+        bounds=_EARN_BOUNDS,
+    ),
+    TableSpec(
+        "earnings_by_district",
+        "Annual earnings of the employed by district and years out, all cohorts",
+        "2024 dollars.",
+        _PSEO,
+        f"{_YEARS3} rows per student",
+        percentile_table(
+            _employed,
+            {"district_id": _districts, "years_out": _YEARS_OUT},
+            "earnings_2024",
+            workforce.EARNINGS_BINS,
+            workforce.EARNINGS_QUANTILES,
+            _YEARS3,
+        ),
+        bounds=_EARN_BOUNDS,
+    ),
+    TableSpec(
+        "earnings_by_subgroup",
+        "Annual earnings of the employed by subgroup and years out, all cohorts",
+        "2024 dollars.",
+        _PSEO,
+        f"{_YEARS3 * subgroups.ROWS_PER_STUDENT} rows per student",
+        percentile_table(
+            _employed,
+            {"subgroup": _SUBGROUPS, "years_out": _YEARS_OUT},
+            "earnings_2024",
+            workforce.EARNINGS_BINS,
+            workforce.EARNINGS_QUANTILES,
+            _YEARS3 * subgroups.ROWS_PER_STUDENT,
+            by_subgroup=True,
+        ),
+        bounds=_EARN_BOUNDS,
+    ),
+    TableSpec(
+        "earnings_by_path",
+        "Annual earnings of the employed by postsecondary path and years out",
+        "2024 dollars.",
+        _PSEO,
+        f"{_YEARS3} rows per student",
+        percentile_table(
+            _employed,
+            {"path": _fixed(workforce.PATHS), "years_out": _YEARS_OUT},
+            "earnings_2024",
+            workforce.EARNINGS_BINS,
+            workforce.EARNINGS_QUANTILES,
+            _YEARS3,
+        ),
+        bounds=_EARN_BOUNDS,
+    ),
+    TableSpec(
+        "industry_by_years_out",
+        "Industry mix of the employed, by years out, all cohorts",
+        "Share of the employed whose main employer in the year is in each NAICS sector.",
+        _GEOMETRIC,
+        f"{_YEARS3} rows per student",
+        rate_table(
+            _sector_rows,
+            {"years_out": _YEARS_OUT},
+            workforce.SECTORS,
+            {s: ((s,), workforce.SECTORS) for s in workforce.SECTORS},
+            rows_per_student=_YEARS3,
+        ),
+    ),
+)
+TABLES_BY_NAME: dict[str, TableSpec] = {t.name: t for t in TABLES}
+
+#: Relative weight of each table in a release's epsilon; see docs/privacy.md.
+EPSILON_SHARES: dict[str, float] = {
+    "ssn_collection_by_district": 0.25,
+    "ssn_collection_by_district_year": 0.15,
+    "ssn_collection_by_year": 0.1,
+    "match_by_district_cohort": 0.3,
+    "graduation_by_cohort": 0.1,
+    "graduation_by_district": 0.4,
+    "graduation_by_school": 0.3,
+    "graduation_by_subgroup": 0.2,
+    "proficiency_by_year": 0.15,
+    "proficiency_by_grade": 0.1,
+    "proficiency_by_district": 0.3,
+    "proficiency_by_school": 0.2,
+    "proficiency_by_subgroup": 0.1,
+    "growth_model": 0.4,
+    "growth_by_school": 0.4,
+    "growth_by_district": 0.3,
+    "college_by_cohort": 0.1,
+    "college_by_district": 0.3,
+    "college_by_subgroup": 0.2,
+    "workforce_by_cohort": 0.2,
+    "workforce_by_district": 0.4,
+    "workforce_by_subgroup": 0.3,
+    "workforce_by_path": 0.1,
+    "earnings_by_cohort": 0.2,
+    "earnings_by_district": 0.3,
+    "earnings_by_subgroup": 0.2,
+    "earnings_by_path": 0.1,
+    "industry_by_years_out": 0.1,
+}
+assert set(EPSILON_SHARES) == set(TABLES_BY_NAME), "every table needs an epsilon share"

@@ -1,0 +1,213 @@
+"""Proficiency and growth on the state assessments (grades 3-8 and 11, math and ELA).
+
+**Proficiency rate**: share of tests at achievement level 3 or 4. A test counts
+for the school (and its district) where the student was enrolled that school
+year (for a mid-year mover, the school attended the next year, else either).
+
+**Growth** (DP throughout):
+
+1. The model: for each grade transition (g-1 to g, grades 4-8), subject and
+   public prior-score band (50 points wide), the noisy count, sum and sum of
+   squares of score gains (clamped to +/- 60 points) are released
+   (:func:`dp_growth_model`); its epsilon is counted in the release. The
+   expected gain of a band is its noisy mean, which captures regression to the
+   mean; the spread is the pooled within-band standard deviation.
+2. Each student's **growth percentile** (SGP-style, 1-99) is the normal
+   conditional percentile of their gain given their prior band:
+   ``100 * Phi((gain - expected gain) / sigma)``. It is a function of the
+   student's own scores and the published model only.
+3. A school's **median growth percentile** (MGP) is a noisy median of its
+   students' growth percentiles (PSEO histogram method); its **value-added** is
+   the noisy mean residual (scale points, clamped to +/- 3 sigma), shrunk toward
+   zero by empirical Bayes: ``theta_EB = lambda * theta``, ``lambda = s2_theta /
+   (s2_theta + s2_eps / n + noise variance)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from analytics import privacy, schema
+from analytics.io import DataSource
+
+#: Public reporting range of the scale scores (clamping bounds of the growth model).
+SCORE_LOW, SCORE_HIGH = 200.0, 700.0
+GROWTH_GRADES: tuple[int, ...] = (4, 5, 6, 7, 8)
+#: Public bins of growth percentiles for the noisy median: 1-99 in steps of 5.
+SGP_EDGES: tuple[float, ...] = (0.0, *[float(x) for x in range(5, 100, 5)], 100.0)
+
+
+def assessment_rows(source: DataSource) -> pd.DataFrame:
+    """One row per test: student_key, school_year, grade, subject, scale_score, proficient, school_id, district_id."""
+    return source.sql(
+        f"""
+        WITH enrol AS (
+            SELECT e.student_key, e.school_year,
+                   arg_max(e.school_id, EXISTS (SELECT 1 FROM enrollments n WHERE n.student_key = e.student_key
+                           AND n.school_year = e.school_year + 1 AND n.school_id = e.school_id)::INT) AS school_id
+            FROM enrollments e GROUP BY e.student_key, e.school_year
+        )
+        SELECT a.student_key, a.school_year, a.grade, a.subject, a.scale_score,
+               a.achievement_level >= {schema.PROFICIENT_LEVEL} AS proficient, e.school_id, s.district_id
+        FROM assessments a
+        JOIN enrol e USING (student_key, school_year)
+        JOIN schools s USING (school_id)
+        ORDER BY a.student_key, a.school_year, a.subject
+        """
+    )
+
+
+def growth_pairs(tests: pd.DataFrame) -> pd.DataFrame:
+    """Consecutive-year score pairs (grade g-1 then g, g in 4-8) by subject, with the current school."""
+    cur = tests[tests["grade"].isin(GROWTH_GRADES)]
+    prior = tests[["student_key", "school_year", "grade", "subject", "scale_score"]].rename(
+        columns={"scale_score": "prior_score"}
+    )
+    prior = prior.assign(school_year=prior["school_year"] + 1, grade=prior["grade"] + 1)
+    return cur.merge(prior, on=["student_key", "school_year", "grade", "subject"], how="inner")
+
+
+#: Gains (current minus prior score) are clamped to +/- this many points for the model.
+GAIN_BOUND = 60.0
+#: Public prior-score bands of the conditional model: 50-point bands over the reporting range.
+PRIOR_BAND_EDGES: tuple[float, ...] = tuple(float(x) for x in range(int(SCORE_LOW), int(SCORE_HIGH) + 1, 50))
+PRIOR_BANDS: tuple[int, ...] = tuple(range(len(PRIOR_BAND_EDGES) - 1))
+STATISTICS = ("n", "sum_gain", "sum_gain_sq")
+
+
+def _band(prior: pd.Series) -> np.ndarray:
+    idx = (
+        np.searchsorted(
+            np.asarray(PRIOR_BAND_EDGES), np.clip(prior.to_numpy(float), SCORE_LOW, SCORE_HIGH), side="right"
+        )
+        - 1
+    )
+    return np.clip(idx, 0, len(PRIOR_BANDS) - 1)
+
+
+def _gain(pairs: pd.DataFrame) -> np.ndarray:
+    return np.clip(pairs["scale_score"].to_numpy(float) - pairs["prior_score"].to_numpy(float), -GAIN_BOUND, GAIN_BOUND)
+
+
+def dp_growth_model(
+    pairs: pd.DataFrame, epsilon: float, max_pairs_per_student: int, seed: privacy.Seed = None
+) -> pd.DataFrame:
+    """The noisy conditional growth model: gain statistics per (grade, subject, prior band).
+
+    Each pair falls in exactly one (grade, subject, prior-score band) cell, and
+    a student contributes at most ``max_pairs_per_student`` pairs. Gains are
+    clamped to +/- :data:`GAIN_BOUND` and scaled to [-1, 1], so each
+    statistic's sensitivity is the pair bound. ``epsilon`` is split evenly over
+    the three statistics (count by the geometric mechanism, sums by Snapping).
+    Result: one row per cell with noisy n, sum_gain, sum_gain_sq (scaled units).
+    """
+    bounded = privacy.bound_contributions(pairs, max_pairs_per_student)
+    g = _gain(bounded) / GAIN_BOUND
+    stats = bounded[["grade", "subject"]].assign(band=_band(bounded["prior_score"]), n=1, sum_gain=g, sum_gain_sq=g * g)
+    keys: dict[str, list[object]] = {
+        "grade": list(GROWTH_GRADES),
+        "subject": list(schema.SUBJECTS),
+        "band": list(PRIOR_BANDS),
+    }
+    cells = privacy.full_domain(keys)
+    sums = cells.merge(stats.groupby(list(keys)).sum().reset_index(), on=list(keys), how="left").fillna(0)
+    eps = epsilon / len(STATISTICS)
+    k = max_pairs_per_student
+    out = cells.copy()
+    out["n"] = privacy.geometric_noise_counts(sums["n"].astype(int).to_numpy(), eps, k, privacy.seed_for(seed, 0))
+    for i, name in enumerate(STATISTICS[1:], start=1):
+        out[name] = privacy.snapping_noise_sums(
+            sums[name].to_numpy(float), eps, float(k), -1e7, 1e7, privacy.seed_for(seed, i)
+        )
+    sum_moe = privacy.snapping_moe95(eps, float(k), -1e7, 1e7)
+    min_pairs = _min_pairs(epsilon, k)
+    small = out["n"] < min_pairs
+    return out.assign(
+        n_moe95=privacy.geometric_moe95(eps, k),
+        sum_gain_moe95=sum_moe,
+        sum_gain_sq_moe95=sum_moe,
+        epsilon=epsilon,
+        flag=np.where(small, "rough", "reliable"),
+        flag_reason=np.where(small, "band too small for its own mean gain: the model uses the grade's pooled gain", ""),
+    )
+
+
+def _min_pairs(epsilon: float, max_pairs_per_student: int) -> float:
+    """Pairs a band needs (20 times the noise scale of its sums) to use its own mean gain."""
+    return 20 * max_pairs_per_student * len(STATISTICS) / epsilon
+
+
+@dataclass(frozen=True)
+class GrowthModel:
+    """Expected gain per prior band, and the spread of gains, for one grade transition and subject."""
+
+    grade: int
+    subject: str
+    band_mean_gain: dict[int, float]
+    sigma: float
+
+
+def fit_models(noisy_stats: pd.DataFrame, max_pairs_per_student: int) -> list[GrowthModel]:
+    """Turn the noisy statistics into models (post-processing).
+
+    A band's expected gain is its noisy mean when the band holds at least 20
+    times the noise scale of its sums (so the noise moves its mean by at most
+    about 0.15 of the gain bound, 9 points); a smaller band borrows the grade's
+    pooled mean. The spread is the pooled within-band standard deviation.
+    """
+    min_pairs = _min_pairs(float(noisy_stats["epsilon"].iloc[0]), max_pairs_per_student)
+    models = []
+    for (grade, subject), cell in noisy_stats.groupby(["grade", "subject"], sort=True):
+        n = cell["n"].clip(lower=0).astype(float)
+        total_n = max(float(n.sum()), 1.0)
+        pooled_mean = float(cell["sum_gain"].sum()) / total_n
+        means = {}
+        within = 0.0
+        for row, count in zip(cell.itertuples(), n, strict=True):
+            mean = row.sum_gain / count if count >= min_pairs else pooled_mean
+            means[int(row.band)] = float(np.clip(mean, -1, 1)) * GAIN_BOUND
+            within += max(row.sum_gain_sq - count * mean * mean, 0.0) if count >= min_pairs else 0.0
+        used = float(n[n >= min_pairs].sum())
+        var = within / used if used > 0 else (float(cell["sum_gain_sq"].sum()) / total_n - pooled_mean**2)
+        sigma = float(np.sqrt(max(var, 1e-4))) * GAIN_BOUND
+        models.append(GrowthModel(int(grade), str(subject), means, sigma))
+    return models
+
+
+def score_growth(pairs: pd.DataFrame, models: list[GrowthModel]) -> pd.DataFrame:
+    """Add each pair's residual (gain minus expected gain, scale points) and growth percentile (1-99)."""
+    expected = {(m.grade, m.subject, b): v for m in models for b, v in m.band_mean_gain.items()}
+    sigma = {(m.grade, m.subject): m.sigma for m in models}
+    band = _band(pairs["prior_score"])
+    exp_gain = np.array([expected[(g, s, b)] for g, s, b in zip(pairs["grade"], pairs["subject"], band, strict=True)])
+    sd = np.array([sigma[(g, s)] for g, s in zip(pairs["grade"], pairs["subject"], strict=True)])
+    residual = _gain(pairs) - exp_gain
+    return pairs.assign(residual=residual, sgp=np.clip(np.round(100 * norm.cdf(residual / sd)), 1, 99))
+
+
+def shrink_value_added(means: pd.DataFrame, residual_sd: float) -> pd.DataFrame:
+    """Empirical-Bayes shrinkage of noisy school mean residuals (post-processing).
+
+    ``means`` has columns value (noisy mean residual), value_moe95 and
+    n_students. The variance of true school effects is estimated as the
+    variance of the noisy means minus their average sampling and noise variance;
+    each school's estimate is multiplied by lambda = s2_theta / (s2_theta +
+    s2_eps / n + noise variance). Small schools and noisy cells are pulled in most.
+    """
+    ok = means["value"].notna() & (means["n_students"] > 0)
+    n = means["n_students"].clip(lower=1).astype(float)
+    noise_var = (means["value_moe95"] / 1.96) ** 2
+    sampling_var = residual_sd**2 / n
+    total_var = sampling_var + noise_var
+    # estimate the spread of true effects from the cells whose error is smallest (the better half), where
+    # the noisy means' variance is not swamped by clamped, noise-dominated small cells
+    precise = ok & (total_var <= total_var[ok].median()) if ok.any() else ok
+    s2_theta = (
+        max(float(np.var(means.loc[precise, "value"]) - np.mean(total_var[precise])), 0.0) if precise.sum() > 2 else 0.0
+    )
+    lam = s2_theta / (s2_theta + total_var)
+    return means.assign(shrinkage=lam.where(ok), value_eb=(lam * means["value"]).where(ok))
