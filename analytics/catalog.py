@@ -335,7 +335,7 @@ def _sector_rows(ctx: BuildContext) -> pd.DataFrame:
 
 _EARN_BOUNDS = {
     "earnings_2024_usd": [workforce.EARNINGS_BINS.edges[0], workforce.EARNINGS_BINS.edges[-1]],
-    "bin_width_usd": 2500,
+    "bin_width_usd": 5000,
 }
 _PSEO = "PSEO: geometric noise on a histogram over fixed public bins, read as a monotone CDF"
 
@@ -396,6 +396,14 @@ TABLES: tuple[TableSpec, ...] = (
         _GEOMETRIC,
         _ONE,
         rate_table(_grad_rows, {"district_id": _districts, "cohort": _COHORTS}, cohort.ACGR_CATEGORIES, _ACGR),
+    ),
+    TableSpec(
+        "graduation_by_district_pooled",
+        "Adjusted cohort graduation rate by district, cohorts 2011-2021 pooled",
+        "All cohorts together: the district's figure with the smallest margin of error.",
+        _GEOMETRIC,
+        _ONE,
+        rate_table(_grad_rows, {"district_id": _districts}, cohort.ACGR_CATEGORIES, _ACGR),
     ),
     TableSpec(
         "graduation_by_school",
@@ -709,6 +717,7 @@ EPSILON_SHARES: dict[str, float] = {
     "match_by_district_cohort": 0.3,
     "graduation_by_cohort": 0.1,
     "graduation_by_district": 0.4,
+    "graduation_by_district_pooled": 0.3,
     "graduation_by_school": 0.3,
     "graduation_by_subgroup": 0.2,
     "proficiency_by_year": 0.15,

@@ -38,8 +38,10 @@ def main() -> None:
         t = time.perf_counter()
         load_dataset(root / "big")
         print(f"validate + load {args.students:,} students: {time.perf_counter() - t:.1f} s")
-        for label, data in (("bundled sample (20,000 students)", config.SAMPLE_DATA_DIR),
-                            (f"{args.students:,} students", root / "big")):
+        for label, data in (
+            ("bundled sample (20,000 students)", config.SAMPLE_DATA_DIR),
+            (f"{args.students:,} students", root / "big"),
+        ):
             t = time.perf_counter()
             build_release(data, root / "releases", ledger=Ledger(root / "ledger.sqlite3"))
             print(f"release build, {label}: {time.perf_counter() - t:.1f} s")

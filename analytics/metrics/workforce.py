@@ -56,8 +56,9 @@ WORKFORCE_MEASURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "employment_upper_bound": (("unmatched", *_EMPLOYED), _ALL),
 }
 
-#: Public earnings bins for the PSEO percentiles: $0 to $150,000 in $2,500 steps (2024 dollars).
-EARNINGS_BINS = Bins(tuple(float(x) for x in range(0, 152_500, 2_500)))
+#: Public earnings bins for the PSEO percentiles: $0 to $100,000 in $5,000 steps (2024 dollars); higher
+#: earnings fall in the top bin. Fewer, wider bins carry less noise into the CDF than many narrow ones.
+EARNINGS_BINS = Bins(tuple(float(x) for x in range(0, 105_000, 5_000)))
 EARNINGS_QUANTILES: tuple[float, ...] = (0.25, 0.5, 0.75)
 
 #: NAICS sectors as published: the two-digit codes merged into the sector names.

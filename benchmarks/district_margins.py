@@ -1,0 +1,87 @@
+"""Margins of error of district figures at the default budget, and what n<10 suppression would hide.
+
+    python -m benchmarks.district_margins [--students N]
+
+With --students, a synthetic dataset of that size (seed 2010) is generated and
+used instead of the bundled sample, to see margins at state scale.
+
+Builds the default release of the bundled sample in a temporary ANALYTICS_HOME
+(the real ledger is untouched), then prints, for each district table and its
+main measure, the median 95% margin of error over districts, and, for district
+x cohort tables, how many cells a traditional "fewer than 10 students"
+suppression rule would have hidden (computed from the exact counts, which only
+this developer tool sees).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from analytics import catalog, config
+from analytics.ledger import Ledger
+from analytics.release import build_release, load_release
+from analytics.synth import generate
+from analytics.validate import load_dataset
+
+MAIN_MEASURE = {
+    "ssn_collection_by_district": None,
+    "match_by_district_cohort": "wage_match_rate",
+    "graduation_by_district": "acgr_4yr",
+    "graduation_by_district_pooled": "acgr_4yr",
+    "proficiency_by_district": "proficiency_rate",
+    "growth_by_district": "median_growth_percentile",
+    "college_by_district": "enrolled_by_oct31",
+    "workforce_by_district": "employment_rate",
+    "earnings_by_district": "p50",
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--students", type=int, default=None)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        data = config.SAMPLE_DATA_DIR
+        if args.students:
+            data = root / "data"
+            generate(data, args.students, seed=2010)
+        print(f"Dataset: {data} ({args.students or 20_000:,} students), default release epsilon")
+        build_release(data, root / "releases", ledger=Ledger(root / "ledger.sqlite3"))
+        release = load_release(root / "releases")
+        print("| table | measure | epsilon | median 95% MOE over districts | share flagged unreliable |")
+        print("|---|---|---|---|---|")
+        for name, measure in MAIN_MEASURE.items():
+            t = release.table(name)
+            if measure is None:
+                moe, unit, share = t["optout_rate_moe95"].median() * 100, "pts", (t["flag"] == "unreliable").mean()
+                measure = "optout_rate"
+            else:
+                t = t[t["measure"] == measure]
+                scale = 1 if measure in ("p50", "median_growth_percentile") else 100
+                unit = {"p50": "$", "median_growth_percentile": "SGP points"}.get(measure, "pts")
+                moe, share = t["value_moe95"].median() * scale, (t["flag"] == "unreliable").mean()
+            eps = release.manifest["tables"][name]["epsilon"]
+            print(f"| {name} | {measure} | {eps:g} | {moe:,.1f} {unit} | {share:.0%} |")
+
+        ds = load_dataset(data)
+        ctx = catalog.BuildContext(ds.source)
+        print("\nDistrict x cohort cells a 'fewer than 10 students' rule would hide (exact counts):")
+        cells = pd.MultiIndex.from_product([ctx.lists.district_ids, range(2011, 2022)]).size
+        for label, rows in (("adjusted cohort (graduation, linkage)", ctx.cohort),):
+            n = rows.groupby(["acgr_district_id", "cohort"]).size()
+            hidden = cells - int((n >= 10).sum())
+            print(
+                f"  {label}: {hidden:,} of {cells:,} district x cohort cells ({hidden / cells:.0%}), "
+                "including the empty ones; every one is published here with noise and a flag"
+            )
+        grads = ctx.college.groupby("acgr_district_id").size()
+        print(f"  graduates by district (college-going): {int((grads < 10).sum()) + 150 - len(grads)} of 150")
+
+
+if __name__ == "__main__":
+    main()
