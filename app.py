@@ -4,21 +4,25 @@ import streamlit as st
 
 from pages.common import current_release, ensure_release, release_picker
 
-st.set_page_config(
-    page_title="Maine SLDS outcomes, privacy-protected",
-    page_icon=":material/insights:",
-    layout="wide",
-)
+st.set_page_config(page_title="Maine SLDS outcomes, privacy-protected", page_icon=":material/insights:", layout="wide")
 
 navigation = st.navigation(
     {
         "Outcomes": [
+            st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
+            st.Page(
+                "pages/district_profile.py",
+                title="District profile",
+                icon=":material/location_city:",
+                url_path="district",
+            ),
+            st.Page("pages/schools.py", title="School effectiveness", icon=":material/school:", url_path="schools"),
+            st.Page("pages/workforce.py", title="Workforce outcomes", icon=":material/work:", url_path="workforce"),
             st.Page(
                 "pages/ssn_collection.py",
                 title="SSN collection",
                 icon=":material/fact_check:",
                 url_path="ssn-collection",
-                default=True,
             ),
         ],
         "About the data": [

@@ -6,9 +6,13 @@ so switching pages and filters never re-reads files.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from analytics import config
@@ -111,3 +115,191 @@ def table_with_margins(df: pd.DataFrame, columns: dict[str, str], file_name: str
         mime="text/csv",
         key=key,
     )
+
+
+def url_select(
+    label: str,
+    options: list[Any],
+    key: str,
+    default: object = None,
+    format_func: Callable[[Any], str] = str,
+) -> Any:
+    """A selectbox whose choice lives in the URL query string (``?key=value``), so views can be shared."""
+    wanted = st.query_params.get(key)
+    by_text = {str(o): o for o in options}
+    fallback = options.index(default) if default in options else 0
+    index = options.index(by_text[wanted]) if wanted in by_text else fallback
+    chosen = st.selectbox(label, options, index=index, key=key, format_func=format_func)
+    st.query_params[key] = str(chosen)
+    return chosen
+
+
+def _scale(rate: bool) -> float:
+    return 100.0 if rate else 1.0
+
+
+def caterpillar(
+    df: pd.DataFrame,
+    name_col: str,
+    unit: str,
+    rate: bool,
+    reference: float | None = None,
+    reference_label: str = "State",
+) -> go.Figure:
+    """Sorted dots with 95% intervals; reliable solid, others hollow and grey; one row per unit."""
+    k = _scale(rate)
+    shown = df.sort_values("value", na_position="first")
+    fig = go.Figure()
+    for flag in ("reliable", "rough", "unreliable"):
+        group = shown[shown["flag"] == flag]
+        if group.empty:
+            continue
+        err = (
+            interval_bars(group["value"], group["value_moe95"], COLOURS[flag])
+            if rate
+            else {"type": "data", "array": group["value_moe95"].tolist(), "color": COLOURS[flag], "thickness": 1.5}
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=group["value"] * k,
+                y=group[name_col],
+                mode="markers",
+                name=FLAG_WORDS[flag],
+                error_x=err,
+                marker={"color": COLOURS[flag], "size": 8, "symbol": "circle" if flag == "reliable" else "circle-open"},
+                customdata=np.stack(
+                    [group["value_moe95"] * k, group["n_students"].fillna(0), group["flag_reason"].fillna("")], axis=1
+                ),
+                hovertemplate="%{y}: %{x:.1f} ± %{customdata[0]:.1f} "
+                + unit
+                + "<br>%{customdata[1]:,.0f} students (noisy)<br>%{customdata[2]}<extra></extra>",
+            )
+        )
+    if reference is not None and not pd.isna(reference):
+        fig.add_vline(
+            x=reference * k,
+            line_dash="dash",
+            line_color=COLOURS["state"],
+            annotation_text=f"{reference_label} {reference * k:.1f}",
+            annotation_position="top",
+        )
+    fig.update_layout(
+        height=max(320, 18 * len(shown) + 140),
+        xaxis_title=unit,
+        yaxis_title=None,
+        yaxis={"categoryorder": "array", "categoryarray": shown[name_col].tolist()},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+    )
+    if rate:
+        fig.update_xaxes(range=[0, 100])
+    return fig
+
+
+def trend(df: pd.DataFrame, x: str, series: str, unit: str, rate: bool, x_title: str) -> go.Figure:
+    """Lines over ``x`` for each value of ``series``, with 95% bands; flagged points hollow."""
+    k = _scale(rate)
+    fig = go.Figure()
+    palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00"]
+    dashes = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+    for i, (name, group) in enumerate(df.groupby(series, sort=False)):
+        group = group.sort_values(x)
+        colour = palette[i % len(palette)]
+        upper = (group["value"] + group["value_moe95"]).clip(upper=1.0 if rate else None) * k
+        lower = (group["value"] - group["value_moe95"]).clip(lower=0.0 if rate else None) * k
+        fig.add_trace(
+            go.Scatter(
+                x=group[x],
+                y=upper,
+                mode="lines",
+                line={"width": 0},
+                showlegend=False,
+                hoverinfo="skip",
+                legendgroup=str(name),
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=group[x],
+                y=lower,
+                mode="lines",
+                line={"width": 0},
+                fill="tonexty",
+                fillcolor=_rgba(colour, 0.15),
+                showlegend=False,
+                hoverinfo="skip",
+                legendgroup=str(name),
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=group[x],
+                y=group["value"] * k,
+                mode="lines+markers",
+                name=str(name),
+                legendgroup=str(name),
+                line={"color": colour, "dash": dashes[i % len(dashes)]},
+                marker={
+                    "size": 8,
+                    "color": colour,
+                    "symbol": ["circle" if f == "reliable" else "circle-open" for f in group["flag"]],
+                },
+                customdata=np.stack([group["value_moe95"] * k, group["flag"].map(FLAG_WORDS)], axis=1),
+                hovertemplate=f"{name}<br>%{{x}}: %{{y:.1f}} ± %{{customdata[0]:.1f}} {unit}<br>%{{customdata[1]}}"
+                "<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        height=380,
+        xaxis_title=x_title,
+        yaxis_title=unit,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    if rate:
+        fig.update_yaxes(rangemode="tozero")
+    return fig
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def long_table(df: pd.DataFrame, columns: dict[str, str], rate: bool, file_name: str, key: str) -> None:
+    """Table view of long-format rows: value and margin side by side, flag in words, plus CSV download."""
+    k = _scale(rate)
+    unit = "%" if rate else ""
+    view = df.assign(
+        value_shown=df["value"].map(lambda v: "—" if pd.isna(v) else f"{v * k:.1f}{unit}"),
+        moe_shown=df["value_moe95"].map(lambda v: "—" if pd.isna(v) else f"± {v * k:.1f}"),
+        flag_words=df["flag"].map(FLAG_WORDS),
+    )
+    table_with_margins(
+        view,
+        {
+            **columns,
+            "value_shown": "Value",
+            "moe_shown": "Margin of error (95%)",
+            "flag_words": "Reliability",
+            "flag_reason": "Why",
+        },
+        file_name,
+        key,
+    )
+
+
+@st.cache_data(show_spinner=False)
+def maine_counties_geojson() -> dict[str, Any]:
+    """The shipped Census county outlines of Maine (no CDN)."""
+    import json
+
+    return json.loads((config.REFERENCE_DIR / "maine_counties.geojson").read_text(encoding="utf-8"))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def county_optout(folder: str, release_id: str) -> pd.DataFrame:
+    """County opt-out rates of a release, cached by release id."""
+    from analytics.views import optout_by_county
+
+    return optout_by_county(_load(folder, release_id))

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from pages.common import COLOURS, FLAG_WORDS, current_release, interval_bars, pct, pct_moe, table_with_margins
+from analytics import views
+from pages.common import (
+    COLOURS,
+    FLAG_WORDS,
+    county_optout,
+    current_release,
+    interval_bars,
+    maine_counties_geojson,
+    pct,
+    pct_moe,
+    releases_dir,
+    table_with_margins,
+)
 
 release = current_release()
 districts = release.table("districts")
@@ -165,3 +178,86 @@ st.caption(
     f"Release {release.release_id}. Counts are noisy and may differ slightly between tables; "
     "each table is its own privacy-protected query. See Privacy and methods."
 )
+
+st.subheader("Opt-out by county")
+counties = county_optout(str(releases_dir()), release.release_id)
+geojson = maine_counties_geojson()
+fig3 = px.choropleth_map(
+    counties.assign(rate_pct=counties["optout_rate"] * 100, moe_pct=counties["optout_rate_moe95"] * 100),
+    geojson=geojson,
+    locations="fips",
+    color="rate_pct",
+    color_continuous_scale="Cividis",
+    map_style="white-bg",
+    center={"lat": 45.3, "lon": -69.2},
+    zoom=5.4,
+    opacity=0.9,
+    hover_name="county",
+    hover_data={"fips": False, "rate_pct": ":.1f", "moe_pct": ":.1f", "n_districts": True},
+    labels={"rate_pct": "Declined (%)", "moe_pct": "± (pts)", "n_districts": "Districts"},
+)
+fig3.update_layout(height=520, margin={"l": 0, "r": 0, "t": 0, "b": 0})
+left, right = st.columns([3, 2])
+left.plotly_chart(fig3, width="stretch")
+right.markdown("Each county is the sum of its districts' noisy counts; its margin of error adds up their noise.")
+right.dataframe(
+    counties.assign(
+        rate=counties["optout_rate"].map(pct),
+        moe=counties["optout_rate_moe95"].map(pct_moe),
+        flag_words=counties["flag"].map(FLAG_WORDS),
+    )[["county", "rate", "moe", "flag_words"]].rename(
+        columns={"county": "County", "rate": "Opt-out", "moe": "Margin (95%)", "flag_words": "Reliability"}
+    ),
+    hide_index=True,
+    width="stretch",
+)
+right.download_button(
+    "Download county table (CSV)",
+    counties.to_csv(index=False).encode(),
+    "ssn_optout_by_county.csv",
+    "text/csv",
+    key="dl_county",
+)
+
+st.subheader("Where more families opt out, workforce figures cover fewer students")
+scatter = views.optout_vs_coverage(release, years_out=1)
+fig4 = go.Figure()
+for ok, group in scatter.groupby("both_reliable"):
+    colour = COLOURS["reliable"] if ok else COLOURS["unreliable"]
+    bar_colour = colour if ok else "rgba(153,153,153,0.3)"  # faint, so wide intervals do not hide the pattern
+    fig4.add_trace(
+        go.Scatter(
+            x=group["optout_rate"] * 100,
+            y=group["coverage"] * 100,
+            mode="markers",
+            name="both figures reliable" if ok else "at least one figure unreliable",
+            marker={"color": colour, "size": 8, "symbol": "circle" if ok else "circle-open"},
+            error_x=interval_bars(group["optout_rate"], group["optout_rate_moe95"], bar_colour),
+            error_y=interval_bars(group["coverage"], group["coverage_moe95"], bar_colour),
+            text=group["district_name"],
+            hovertemplate="%{text}<br>opt-out %{x:.1f}%<br>coverage %{y:.1f}%<extra></extra>",
+        )
+    )
+fig4.update_layout(
+    height=460,
+    xaxis_title="Families declining the SSN (%)",
+    yaxis_title="Cohort students matched to wage records, 1 year out (%)",
+    xaxis={"range": [0, min(100.0, float(scatter["optout_rate"].max()) * 100 + 10)]},
+    yaxis={"range": [0, 101]},
+    legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+    margin={"l": 10, "r": 10, "t": 40, "b": 10},
+)
+st.plotly_chart(fig4, width="stretch")
+st.caption("Bars are 95% intervals of both figures; districts with an unreliable figure are hollow, with faint bars.")
+with st.expander("Table view and download"):
+    table_with_margins(
+        scatter.assign(
+            o=scatter["optout_rate"].map(pct),
+            om=scatter["optout_rate_moe95"].map(pct_moe),
+            c=scatter["coverage"].map(pct),
+            cm=scatter["coverage_moe95"].map(pct_moe),
+        ),
+        {"district_name": "District", "o": "Opt-out", "om": "± opt-out", "c": "Coverage", "cm": "± coverage"},
+        "optout_vs_coverage.csv",
+        key="dl_scatter",
+    )

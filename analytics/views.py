@@ -1,0 +1,160 @@
+"""Page-ready views of a published release: post-processing only, never microdata.
+
+Pages call these so that every formula a chart relies on lives here, tested,
+and not in the Streamlit layer.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from analytics import privacy, publiclists
+from analytics.release import Release
+
+MEASURE_LABELS: dict[str, str] = {
+    "acgr_4yr": "4-year graduation rate",
+    "acgr_5yr": "5-year graduation rate",
+    "proficiency_rate": "Proficient (level 3 or 4)",
+    "median_growth_percentile": "Median growth percentile",
+    "value_added_points": "Value-added (scale points)",
+    "value_added_points_eb": "Value-added, shrunk (scale points)",
+    "enrolled_by_oct31": "Enrolled in college by Oct 31",
+    "enrolled_within_16_months": "Enrolled in college within 16 months",
+    "enrolled_4year_by_oct31": "Enrolled at a 4-year college by Oct 31",
+    "enrolled_2year_by_oct31": "Enrolled at a 2-year college by Oct 31",
+    "enrolled_in_state_by_oct31": "Enrolled in Maine by Oct 31",
+    "enrolled_out_of_state_by_oct31": "Enrolled outside Maine by Oct 31",
+    "persistence": "Persisted to a second year",
+    "employment_rate": "Employed (2+ quarters, $3,000+), of matched",
+    "employment_rate_any_wages": "Any wages in the year, of matched",
+    "employment_rate_full_year": "Employed all 4 quarters, of matched",
+    "coverage": "Coverage: SSN provided (matched)",
+    "employment_lower_bound": "Employed, if no unmatched student was",
+    "employment_upper_bound": "Employed, if every unmatched student was",
+    "ssn_provided_share": "SSN provided",
+    "wage_match_rate": "Found in Maine wage records",
+    "found_among_provided": "Found in wage records, of those with an SSN",
+    "p25": "25th percentile",
+    "p50": "Median",
+    "p75": "75th percentile",
+}
+RATE_MEASURES = frozenset(
+    m
+    for m in MEASURE_LABELS
+    if m not in {"median_growth_percentile", "value_added_points", "value_added_points_eb", "p25", "p50", "p75"}
+)
+
+
+def label(measure: str) -> str:
+    """Words for a measure name."""
+    return MEASURE_LABELS.get(measure, measure.replace("_", " "))
+
+
+def latest(table: pd.DataFrame, measure: str, by: str, **cell: object) -> pd.DataFrame:
+    """Rows of ``measure`` (and ``cell``) ordered by ``by``, ending with the latest figure that is not
+    flagged unreliable: a headline never rests on a figure the product itself says not to compare."""
+    rows = table[table["measure"] == measure]
+    for k, v in cell.items():
+        rows = rows[rows[k] == v]
+    rows = rows[rows["value"].notna() & (rows["flag"] != "unreliable")]
+    return rows.sort_values(by).reset_index(drop=True)
+
+
+def change(rows: pd.DataFrame) -> dict[str, float | str]:
+    """Change between the last two rows, with the 95% margin of the difference, in words.
+
+    The two figures are independent noisy draws, so the margin of their
+    difference is sqrt(moe1^2 + moe2^2).
+
+    >>> r = pd.DataFrame({"value": [0.80, 0.88], "value_moe95": [0.03, 0.04]})
+    >>> change(r)["words"]
+    'up 8.0 points, more than the noise (± 5.0)'
+    """
+    if len(rows) < 2:
+        return {"delta": math.nan, "moe95": math.nan, "words": "no earlier figure to compare"}
+    a, b = rows.iloc[-2], rows.iloc[-1]
+    delta = float(b["value"] - a["value"])
+    moe = float(math.hypot(a["value_moe95"], b["value_moe95"]))
+    points = f"{abs(delta) * 100:.1f} points"
+    if abs(delta) <= moe:
+        words = f"no clear change ({'+' if delta >= 0 else '-'}{points}, within the noise of ± {moe * 100:.1f})"
+    else:
+        words = f"{'up' if delta > 0 else 'down'} {points}, more than the noise (± {moe * 100:.1f})"
+    return {"delta": delta, "moe95": moe, "words": words}
+
+
+def optout_by_county(release: Release) -> pd.DataFrame:
+    """County opt-out rates: sums of the district cells of each county (post-processing).
+
+    The margin of error re-noises the summed cells (parametric bootstrap over as
+    many cells as the county has districts). Columns: county, fips, n_asked,
+    n_declined, optout_rate, optout_rate_moe95, n_districts, flag, flag_reason.
+    """
+    from analytics.schema import MAINE_COUNTIES
+
+    districts = release.table("districts")
+    cells = release.table("ssn_collection_by_district").merge(districts, on="district_id")
+    eps = float(release.manifest["tables"]["ssn_collection_by_district"]["epsilon"])
+    rows = []
+    for county, group in cells.groupby("county", sort=True):
+        declined = int(group["n_declined"].sum())
+        asked = int(group["n_asked"].sum())
+        moe = privacy.ratio_moe95(np.array([declined]), np.array([asked - declined]), eps, cells=len(group))[0]
+        rows.append(
+            {
+                "county": county,
+                "fips": MAINE_COUNTIES[str(county)],
+                "n_asked": asked,
+                "n_declined": declined,
+                "optout_rate": declined / asked if asked else math.nan,
+                "optout_rate_moe95": float(moe),
+                "n_districts": len(group),
+            }
+        )
+    out = pd.DataFrame(rows)
+    flags, reasons = privacy.reliability(out["n_asked"], out["optout_rate_moe95"], out["optout_rate"], "rate")
+    return out.assign(flag=flags, flag_reason=reasons)
+
+
+def optout_vs_coverage(release: Release, years_out: int = 1) -> pd.DataFrame:
+    """Each district's opt-out rate beside its workforce coverage (share matched), both with margins."""
+    optout = release.table("ssn_collection_by_district")[
+        ["district_id", "optout_rate", "optout_rate_moe95", "n_asked", "flag"]
+    ]
+    work = release.table("workforce_by_district")
+    cov = work[(work["measure"] == "coverage") & (work["years_out"] == years_out)][
+        ["district_id", "value", "value_moe95", "denominator", "flag"]
+    ]
+    cov = cov.rename(
+        columns={
+            "value": "coverage",
+            "value_moe95": "coverage_moe95",
+            "denominator": "n_students",
+            "flag": "coverage_flag",
+        }
+    )
+    out = optout.merge(cov, on="district_id").merge(release.table("districts"), on="district_id")
+    both = (out["flag"] != "unreliable") & (out["coverage_flag"] != "unreliable")
+    return out.assign(both_reliable=both)
+
+
+def peers(release: Release, district_id: str) -> list[str]:
+    """Districts of the same locale and a similar size (noisy families asked, within a factor of 2)."""
+    districts = release.table("districts")
+    sizes = release.table("ssn_collection_by_district").set_index("district_id")["n_asked"]
+    me = districts.set_index("district_id").loc[district_id]
+    size = max(float(sizes.get(district_id, 0)), 1.0)
+    same = districts[(districts["locale"] == me["locale"]) & (districts["district_id"] != district_id)]
+    ok = same["district_id"].map(lambda d: 0.5 <= max(float(sizes.get(d, 0)), 1.0) / size <= 2.0)
+    return same.loc[ok, "district_id"].tolist()
+
+
+def cohort_label(cohort: int) -> str:
+    """Words for a cohort: '2011 (class of 2014)'."""
+    return f"{cohort} (class of {cohort + 3})"
+
+
+COHORTS = publiclists.COHORTS

@@ -1,0 +1,95 @@
+"""District profile: one district's figures against the state and its peer districts, with trends."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from analytics import views
+from pages.common import FLAG_WORDS, current_release, long_table, pct, pct_moe, trend, url_select
+
+release = current_release()
+districts = release.table("districts").sort_values("district_name")
+names = dict(zip(districts["district_id"], districts["district_name"], strict=True))
+
+st.title("District profile")
+district = url_select("District", districts["district_id"].tolist(), "district", format_func=names.__getitem__)
+info = districts.set_index("district_id").loc[district]
+peer_ids = views.peers(release, district)
+st.caption(
+    f"{info['county']} County · {info['locale']} · compared with {len(peer_ids)} peer districts of the same "
+    "locale and a similar size, and with the state."
+)
+
+ROWS = [
+    ("graduation_by_district_pooled", "acgr_4yr", "graduation_by_cohort", "Graduation, 4-year (cohorts pooled)"),
+    ("graduation_by_district_pooled", "acgr_5yr", "graduation_by_cohort", "Graduation, 5-year (cohorts pooled)"),
+    ("proficiency_by_district", "proficiency_rate", "proficiency_by_grade", "Proficient, math (all years)"),
+    ("college_by_district", "enrolled_by_oct31", "college_by_cohort", "In college by Oct 31"),
+    ("workforce_by_district", "employment_rate", "workforce_by_cohort", "Employed 1 year out (of matched)"),
+    ("workforce_by_district", "coverage", "workforce_by_cohort", "Coverage: SSN provided, 1 year out"),
+]
+
+
+def _cell(table: str, measure: str, ids: list[str]) -> pd.DataFrame:
+    t = release.table(table)
+    t = t[(t["measure"] == measure) & t["district_id"].isin(ids)]
+    if "subject" in t:
+        t = t[t["subject"] == "math"]
+    if "years_out" in t:
+        t = t[t["years_out"] == 1]
+    return t
+
+
+rows = []
+for table, measure, _state_table, title in ROWS:
+    mine = _cell(table, measure, [district])
+    peer = _cell(table, measure, peer_ids)
+    peer_ok = peer[peer["flag"] != "unreliable"]
+    value = mine["value"].iloc[0] if len(mine) else float("nan")
+    rows.append(
+        {
+            "Measure": title,
+            "This district": pct(value),
+            "Margin of error": pct_moe(mine["value_moe95"].iloc[0]) if len(mine) else "—",
+            "Reliability": FLAG_WORDS.get(mine["flag"].iloc[0], "") if len(mine) else "",
+            "Peer median (reliable peers)": pct(peer_ok["value"].median()) if len(peer_ok) else "—",
+            "Why": mine["flag_reason"].iloc[0] if len(mine) else "",
+        }
+    )
+table = pd.DataFrame(rows)
+st.dataframe(table, hide_index=True, width="stretch")
+st.download_button(
+    "Download this table (CSV)",
+    table.to_csv(index=False).encode(),
+    f"district_{district}.csv",
+    "text/csv",
+    key="dl_profile",
+)
+
+st.subheader("Graduation trend against the state")
+local = release.table("graduation_by_district")
+local = local[(local["district_id"] == district) & (local["measure"] == "acgr_4yr")].assign(series=names[district])
+state = release.table("graduation_by_cohort")
+state = state[state["measure"] == "acgr_4yr"].assign(series="State")
+both = pd.concat([local, state], ignore_index=True)
+st.plotly_chart(
+    trend(both, "cohort", "series", "4-year graduation rate (%)", True, "Cohort (year entering grade 9)"),
+    width="stretch",
+)
+st.caption("A single district's cohort is small, so its yearly figures are noisy: compare the bands, not the dots.")
+with st.expander("Table view and download"):
+    long_table(
+        both.assign(cohort_label=both["cohort"].map(views.cohort_label)),
+        {"series": "Where", "cohort_label": "Cohort", "denominator": "Students (noisy)"},
+        True,
+        f"graduation_trend_{district}.csv",
+        "dl_trend",
+    )
+
+opt = release.table("ssn_collection_by_district").set_index("district_id").loc[district]
+st.markdown(
+    f"**SSN opt-out**: {pct(opt['optout_rate'])} of families asked declined "
+    f"({pct_moe(opt['optout_rate_moe95'])}, {FLAG_WORDS[opt['flag']]}). "
+    "Workforce figures here describe only students whose SSN was provided."
+)
