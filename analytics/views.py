@@ -86,6 +86,24 @@ def change(rows: pd.DataFrame) -> dict[str, float | str]:
     return {"delta": delta, "moe95": moe, "words": words}
 
 
+def optout_long(table: pd.DataFrame) -> pd.DataFrame:
+    """An SSN collection table in the long format the charts use (value = opt-out rate).
+
+    >>> t = pd.DataFrame({"district_id": ["D1"], "n_declined": [5], "n_asked": [50], "optout_rate": [0.1],
+    ...                   "optout_rate_moe95": [0.04], "flag": ["reliable"], "flag_reason": [""]})
+    >>> optout_long(t)[["measure", "value", "n_students"]].values.tolist()
+    [['optout_rate', 0.1, 50]]
+    """
+    return table.assign(
+        measure="optout_rate",
+        value=table["optout_rate"],
+        value_moe95=table["optout_rate_moe95"],
+        n_students=table["n_asked"],
+        numerator=table["n_declined"],
+        denominator=table["n_asked"],
+    )
+
+
 def optout_by_county(release: Release) -> pd.DataFrame:
     """County opt-out rates: sums of the district cells of each county (post-processing).
 

@@ -181,7 +181,7 @@ def caterpillar(
             line_dash="dash",
             line_color=COLOURS["state"],
             annotation_text=f"{reference_label} {reference * k:.1f}",
-            annotation_position="top",
+            annotation_position="bottom right",
         )
     fig.update_layout(
         height=max(320, 18 * len(shown) + 140),
@@ -258,6 +258,8 @@ def trend(df: pd.DataFrame, x: str, series: str, unit: str, rate: bool, x_title:
     )
     if rate:
         fig.update_yaxes(rangemode="tozero")
+    if df[x].dtype == object or str(df[x].dtype).startswith("str"):
+        fig.update_xaxes(type="category")  # "2010-11" is a school year, not a date
     return fig
 
 
