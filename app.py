@@ -25,6 +25,15 @@ navigation = st.navigation(
                 url_path="ssn-collection",
             ),
         ],
+        "Researchers and stewards (sign-in)": [
+            st.Page("pages/table_builder.py", title="Table builder", icon=":material/table_view:", url_path="builder"),
+            st.Page(
+                "pages/steward.py",
+                title="Budgets and ledger",
+                icon=":material/admin_panel_settings:",
+                url_path="steward",
+            ),
+        ],
         "About the data": [
             st.Page(
                 "pages/privacy_methods.py", title="Privacy and methods", icon=":material/shield:", url_path="privacy"

@@ -21,3 +21,9 @@ def analytics_home() -> Path:
     home = Path(raw).expanduser() if raw else REPO_ROOT / ".analytics_home"
     home.mkdir(parents=True, exist_ok=True)
     return home
+
+
+def data_dir() -> Path:
+    """The dataset the signed-in table builder queries: ``$ANALYTICS_DATA_DIR``, else the bundled sample."""
+    raw = os.environ.get("ANALYTICS_DATA_DIR")
+    return Path(raw).expanduser() if raw else SAMPLE_DATA_DIR

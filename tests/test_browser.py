@@ -34,7 +34,10 @@ PAGES = {  # url path -> does the page draw charts?
     "ssn-collection": True,
     "privacy": False,
     "data-contract": False,
+    "builder": False,
+    "steward": False,
 }
+SIGNED_IN_ONLY = ("builder", "steward")
 
 
 def _free_port() -> int:
@@ -109,7 +112,7 @@ def browser_pages(app_url: str) -> dict[str, dict[str, object]]:
         for path, has_charts in PAGES.items():
             page.goto(f"{app_url}/{path}")
             page.wait_for_selector("[data-testid='stApp']", timeout=60_000)
-            page.wait_for_selector("h1", timeout=60_000)
+            page.wait_for_selector("h1, [data-testid='stForm']", timeout=60_000)
             if has_charts:
                 page.wait_for_selector(".js-plotly-plot", timeout=60_000)
             page.wait_for_timeout(2_500)
@@ -141,3 +144,10 @@ def test_no_student_key_appears_on_any_page(browser_pages: dict[str, dict[str, o
     for path, seen in browser_pages.items():
         tokens = set(re.findall(r"K[A-Z0-9]{10}", str(seen["text"]) + str(seen["html"])))
         assert not tokens & keys, f"/{path} shows a student key"
+
+
+def test_signed_in_pages_refuse_anonymous_visitors(browser_pages: dict[str, dict[str, object]]) -> None:
+    for path in SIGNED_IN_ONLY:
+        text = str(browser_pages[path]["text"])
+        assert "needs sign-in" in text, f"/{path} did not ask for sign-in"
+        assert "Run the query" not in text and "Full ledger" not in text, f"/{path} showed its content anonymously"

@@ -1,0 +1,356 @@
+"""The researcher table builder: custom noisy tables, paid from a researcher's allocation.
+
+A researcher picks a population, a measure (count, rate, bounded mean or
+percentiles), group-by dimensions and filters from public lists, and an
+epsilon. :func:`preview` tells the cost and the margin of error to expect
+before anything is spent; :func:`run` spends from the researcher's allocation
+in the ledger (scope ``researcher:<name>``), or returns the stored answer free
+when the same question was asked before, and refuses, spending nothing, when
+the allocation cannot cover it. The same API backs the page and the CLI
+(``python -m analytics query``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics import privacy, publiclists, queries, schema
+from analytics.catalog import BuildContext
+from analytics.ledger import Ledger, SpendResult
+from analytics.metrics import workforce
+from analytics.validate import Dataset
+
+MEASURES: tuple[str, ...] = ("count", "rate", "mean", "percentile")
+Domain = Callable[[BuildContext], list[object]]
+
+_SUBGROUP_DIMS: dict[str, Domain] = {
+    "sex": lambda _c: list(schema.SEXES),
+    "race_ethnicity": lambda _c: list(schema.RACE_ETHNICITY),
+    "economically_disadvantaged": lambda _c: [True, False],
+    "english_learner": lambda _c: [True, False],
+    "disability": lambda _c: [True, False],
+}
+_COHORT: dict[str, Domain] = {"cohort": lambda _c: list(publiclists.COHORTS)}
+_DISTRICT: dict[str, Domain] = {"district_id": lambda c: list(c.lists.district_ids)}
+_YEARS_OUT: dict[str, Domain] = {"years_out": lambda _c: list(workforce.YEARS_OUT)}
+_PATH: dict[str, Domain] = {"path": lambda _c: list(workforce.PATHS)}
+
+
+@dataclass(frozen=True)
+class Population:
+    """A set of students (or student-years) a researcher can tabulate."""
+
+    name: str
+    description: str
+    rows: Callable[[BuildContext], pd.DataFrame]
+    dimensions: Mapping[str, Domain]
+    outcomes: Mapping[str, str]
+    values: Mapping[str, tuple[float, float, str]]
+    #: the dimension along which a student has several rows (its domain size bounds rows per student)
+    repeats_along: str | None = None
+
+
+def _cohort_rows(ctx: BuildContext) -> pd.DataFrame:
+    c = ctx.cohort
+    return c.rename(columns={"acgr_district_id": "district_id"}).assign(
+        graduated_4yr=c["acgr_category"] == "grad4", graduated_5yr=c["acgr_category"].isin(["grad4", "grad5"])
+    )
+
+
+def _graduate_rows(ctx: BuildContext) -> pd.DataFrame:
+    g = ctx.college.rename(columns={"acgr_district_id": "district_id"})
+    return g.assign(
+        enrolled_by_oct31=g["category"].str.startswith("fall"), enrolled_within_16_months=g["category"] != "none"
+    )
+
+
+def _work_rows(ctx: BuildContext) -> pd.DataFrame:
+    w = ctx.workforce.rename(columns={"acgr_district_id": "district_id"})
+    return w.assign(
+        employed=w["category"].isin(["qualifying_part", "qualifying_full"]),
+        any_wages=w["category"].isin(["some_wages", "qualifying_part", "qualifying_full"]),
+    )
+
+
+def _matched_rows(ctx: BuildContext) -> pd.DataFrame:
+    w = _work_rows(ctx)
+    return w[w["matched"]]
+
+
+def _employed_rows(ctx: BuildContext) -> pd.DataFrame:
+    w = _work_rows(ctx)
+    return w[w["employed"]]
+
+
+POPULATIONS: dict[str, Population] = {
+    p.name: p
+    for p in (
+        Population(
+            "adjusted_cohort",
+            "Students of a grade-9 cohort, adjusted (ESEA); attributed district.",
+            _cohort_rows,
+            {**_COHORT, **_DISTRICT, **_SUBGROUP_DIMS},
+            {
+                "graduated_4yr": "diploma within 4 years",
+                "graduated_5yr": "diploma within 5 years (denominator: the 4-year adjusted cohort)",
+            },
+            {},
+        ),
+        Population(
+            "graduates",
+            "Cohort students with a regular diploma within 5 years.",
+            _graduate_rows,
+            {**_COHORT, **_DISTRICT, **_SUBGROUP_DIMS},
+            {
+                "enrolled_by_oct31": "enrolled by October 31 after graduating",
+                "enrolled_within_16_months": "enrolled within 16 months",
+            },
+            {},
+        ),
+        Population(
+            "workforce_all",
+            "Adjusted-cohort students 1, 3 and 5 years after expected graduation (matched or not).",
+            _work_rows,
+            {**_COHORT, **_YEARS_OUT, **_DISTRICT, **_PATH, **_SUBGROUP_DIMS},
+            {"matched": "SSN provided, so findable in wage records (coverage)"},
+            {},
+            "years_out",
+        ),
+        Population(
+            "workforce_matched",
+            "As workforce_all, only students whose SSN was provided.",
+            _matched_rows,
+            {**_COHORT, **_YEARS_OUT, **_DISTRICT, **_PATH, **_SUBGROUP_DIMS},
+            {"employed": "2+ quarters with wages and $3,000+ in the year", "any_wages": "any wages in the year"},
+            {"earnings_2024": (0.0, 100_000.0, "annual wages, 2024 dollars (zero when none)")},
+            "years_out",
+        ),
+        Population(
+            "employed",
+            "Matched students with qualifying employment in the year.",
+            _employed_rows,
+            {**_COHORT, **_YEARS_OUT, **_DISTRICT, **_PATH, **_SUBGROUP_DIMS},
+            {},
+            {"earnings_2024": (0.0, 100_000.0, "annual wages, 2024 dollars")},
+            "years_out",
+        ),
+    )
+}
+
+
+class RequestError(ValueError):
+    """A table request that cannot be answered as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class TableRequest:
+    """What a researcher asks for. Everything here is public: no data value chooses anything."""
+
+    population: str
+    measure: str
+    group_by: tuple[str, ...]
+    epsilon: float
+    outcome: str | None = None
+    filters: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
+    lower: float | None = None
+    upper: float | None = None
+    quantiles: tuple[float, ...] = (0.25, 0.5, 0.75)
+
+    def checked(self) -> TableRequest:
+        """Validate against the population's public lists; return a normalised request."""
+        pop = POPULATIONS.get(self.population)
+        if pop is None:
+            raise RequestError(f"population must be one of {', '.join(POPULATIONS)}, not {self.population!r}")
+        if self.measure not in MEASURES:
+            raise RequestError(f"measure must be one of {', '.join(MEASURES)}, not {self.measure!r}")
+        if not self.group_by:
+            raise RequestError("pick at least one group-by dimension")
+        for d in (*self.group_by, *self.filters):
+            if d not in pop.dimensions:
+                raise RequestError(f"{d!r} is not a dimension of {pop.name}; use {', '.join(pop.dimensions)}")
+        if not (np.isfinite(self.epsilon) and 0 < self.epsilon <= 10):
+            raise RequestError("epsilon must be above 0 and at most 10")
+        lower, upper = self.lower, self.upper
+        if self.measure == "rate" and self.outcome not in pop.outcomes:
+            raise RequestError(f"a rate needs an outcome of {pop.name}: {', '.join(pop.outcomes) or 'none'}")
+        if self.measure in ("mean", "percentile"):
+            if self.outcome is None or self.outcome not in pop.values:
+                raise RequestError(f"a {self.measure} needs a value of {pop.name}: {', '.join(pop.values) or 'none'}")
+            lo, hi, _ = pop.values[self.outcome]
+            lower = lo if lower is None else float(lower)
+            upper = hi if upper is None else float(upper)
+            if not lower < upper:
+                raise RequestError("the lower bound must be below the upper bound")
+        if self.measure == "count" and self.outcome is not None:
+            raise RequestError("a count takes no outcome")
+        filters = {k: tuple(sorted(v, key=str)) for k, v in sorted(self.filters.items())}
+        return TableRequest(
+            self.population,
+            self.measure,
+            tuple(self.group_by),
+            float(self.epsilon),
+            self.outcome,
+            filters,
+            lower,
+            upper,
+            tuple(self.quantiles) if self.measure == "percentile" else (),
+        )
+
+    def query(self) -> dict[str, Any]:
+        """The normalised question put to the ledger."""
+        d = asdict(self.checked())
+        d["filters"] = {
+            k: [v if isinstance(v, (bool, int, float, str)) else str(v) for v in vals]
+            for k, vals in d["filters"].items()
+        }
+        return {"kind": "researcher_table", "version": 1, **d}
+
+
+def _domains(req: TableRequest, ctx: BuildContext) -> dict[str, list[object]]:
+    pop = POPULATIONS[req.population]
+    out = {}
+    for d in req.group_by:
+        full = pop.dimensions[d](ctx)
+        allowed = req.filters.get(d)
+        out[d] = [v for v in full if allowed is None or v in allowed or str(v) in map(str, allowed)]
+    return out
+
+
+def rows_per_student(req: TableRequest) -> int:
+    """How many rows one student can contribute to the table (the sensitivity multiplier)."""
+    pop = POPULATIONS[req.population]
+    if pop.repeats_along is None:
+        return 1
+    kept = req.filters.get(pop.repeats_along)
+    return len(kept) if kept else len(workforce.YEARS_OUT)
+
+
+def preview(req: TableRequest, cell_sizes: Sequence[int] = (20, 100, 1000)) -> pd.DataFrame:
+    """Cost and expected 95% margin of error for hypothetical cells, before anything is spent.
+
+    Uses no data: the cell sizes are the researcher's guesses.
+    """
+    req = req.checked()
+    k = rows_per_student(req)
+    rows = []
+    for n in cell_sizes:
+        if req.measure == "count":
+            moe = privacy.expected_moe95("count", req.epsilon, n, max_cells_per_student=k)
+            shown = f"± {moe:.0f} students"
+        elif req.measure == "rate":
+            moe = privacy.expected_moe95("rate", req.epsilon / k, n)
+            shown = f"± {moe * 100:.1f} points (at a 50% rate)"
+        else:
+            lo, hi = float(req.lower or 0.0), float(req.upper or 1.0)
+            moe = privacy.expected_moe95("mean", req.epsilon / k, n, lower=lo, upper=hi)
+            shown = f"± {moe:,.1f} (mean of values in [{lo:g}, {hi:g}]; a median is wider)"
+        rows.append({"students in a cell": n, "epsilon": req.epsilon, "expected 95% margin": shown})
+    return pd.DataFrame(rows)
+
+
+def compute(req: TableRequest, ctx: BuildContext, seed: privacy.Seed = None) -> pd.DataFrame:
+    """The noisy table for a checked request (spends nothing by itself: call :func:`run`)."""
+    pop = POPULATIONS[req.population]
+    data = pop.rows(ctx)
+    for d, allowed in req.filters.items():
+        data = data[data[d].isin(list(allowed)) | data[d].astype(str).isin([str(a) for a in allowed])]
+    domains = _domains(req, ctx)
+    k = rows_per_student(req)
+    if req.measure == "count":
+        return queries.noisy_count(data, domains, req.epsilon, max_cells_per_student=k, seed=seed)
+    if req.measure == "rate":
+        return queries.noisy_rate(data, domains, str(req.outcome), req.epsilon, seed=seed, max_rows_per_student=k)
+    assert req.lower is not None and req.upper is not None
+    if req.measure == "mean":
+        return queries.noisy_mean(
+            data, domains, str(req.outcome), req.lower, req.upper, req.epsilon, seed=seed, max_rows_per_student=k
+        )
+    edges = tuple(float(x) for x in np.linspace(req.lower, req.upper, 21))
+    return queries.noisy_percentiles(
+        data,
+        domains,
+        str(req.outcome),
+        privacy.Bins(edges),
+        req.quantiles,
+        req.epsilon,
+        seed=seed,
+        max_rows_per_student=k,
+    )
+
+
+@dataclass(frozen=True)
+class TableResult:
+    """A researcher's noisy table and what it cost."""
+
+    table: pd.DataFrame
+    sidecar: dict[str, Any]
+    spend: SpendResult
+
+
+def run(
+    req: TableRequest,
+    dataset: Dataset,
+    researcher: str,
+    ledger: Ledger | None = None,
+    seed: privacy.Seed = None,
+    ctx: BuildContext | None = None,
+) -> TableResult:
+    """Answer a request from ``researcher``'s allocation (or from the stored answer, free).
+
+    Raises:
+        RequestError: the request is malformed.
+        BudgetExceededError: the allocation cannot cover it; nothing was spent.
+    """
+    req = req.checked()
+    ledger = ledger or Ledger.default()
+
+    def answer() -> bytes:
+        buf = io.BytesIO()
+        compute(req, ctx or BuildContext(dataset.source), seed).to_parquet(buf, index=False)
+        return buf.getvalue()
+
+    spend = ledger.spend_or_reuse(
+        principal=researcher,
+        scope=f"researcher:{researcher}",
+        dataset_fingerprint=dataset.fingerprint,
+        query=req.query(),
+        epsilon=req.epsilon,
+        compute=answer,
+    )
+    table = pd.read_parquet(io.BytesIO(spend.answer))
+    sidecar = {
+        "query": req.query(),
+        "epsilon_charged_now": spend.epsilon_charged,
+        "epsilon_of_answer": req.epsilon,
+        "reused_stored_answer": spend.reused,
+        "mechanism": "geometric counts (diffprivlib Geometric); Snapping sums for means; PSEO histogram for "
+        "percentiles",
+        "rows_per_student": rows_per_student(req),
+        "bounds": {"lower": req.lower, "upper": req.upper},
+        "dataset_fingerprint": dataset.fingerprint,
+        "ledger_entry_id": spend.entry_id,
+        "researcher": researcher,
+        "answered_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "unit_of_privacy": "student",
+        "margins": "95% margins of error cover the privacy noise only",
+    }
+    return TableResult(table, sidecar, spend)
+
+
+def write_outputs(result: TableResult, out: Path) -> dict[str, Path]:
+    """Write the table as CSV and Parquet with a JSON sidecar: ``<out>.csv``, ``.parquet``, ``.json``."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out.with_suffix(".csv"), "parquet": out.with_suffix(".parquet"), "json": out.with_suffix(".json")}
+    result.table.to_csv(paths["csv"], index=False)
+    result.table.to_parquet(paths["parquet"], index=False)
+    paths["json"].write_text(json.dumps(result.sidecar, indent=2, default=str), encoding="utf-8")
+    return paths

@@ -1,0 +1,137 @@
+"""Researcher table builder: pick a question, see its privacy cost and margins, confirm, download."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import streamlit as st
+
+from analytics import builder, config
+from analytics.catalog import BuildContext
+from analytics.ledger import BudgetExceededError, Ledger
+from analytics.validate import DataValidationError, load_dataset
+from pages.signin import require
+
+user = require("query")
+st.title("Table builder")
+st.markdown(
+    "Build a custom table. Every answer is noisy and costs privacy from **your allocation**; asking the "
+    "same question again returns the same answer for free."
+)
+
+
+@st.cache_resource(show_spinner="Loading and validating the dataset")
+def _context(folder: str) -> tuple[object, BuildContext]:
+    ds = load_dataset(config.data_dir() if folder == "" else __import__("pathlib").Path(folder))
+    return ds, BuildContext(ds.source)
+
+
+try:
+    dataset, ctx = _context(str(config.data_dir()))
+except DataValidationError as exc:
+    st.error(str(exc))
+    st.stop()
+ledger = Ledger.default()
+fp = dataset.fingerprint  # type: ignore[attr-defined]
+remaining = ledger.remaining(user.budget_scope, fp)
+allocation = ledger.budget(user.budget_scope, fp)
+st.caption(
+    f"Your allocation on this dataset: ε = {allocation if allocation is not None else 0:g}; "
+    f"remaining ε = {remaining:g}."
+)
+
+population = st.selectbox(
+    "Population", list(builder.POPULATIONS), key="population", help="Who is counted. Descriptions below."
+)
+pop = builder.POPULATIONS[population]
+st.caption(pop.description)
+measure = st.selectbox("Measure", list(builder.MEASURES), key="measure")
+outcome = None
+if measure == "rate":
+    outcome = st.selectbox(
+        "Outcome (share of students for whom it is true)", list(pop.outcomes) or ["—"], key="outcome"
+    )
+elif measure in ("mean", "percentile"):
+    outcome = st.selectbox("Value", list(pop.values) or ["—"], key="value")
+group_by = st.multiselect("Group by (public lists only)", list(pop.dimensions), default=["cohort"], key="group_by")
+filters: dict[str, tuple[object, ...]] = {}
+if "cohort" in pop.dimensions:
+    cohorts = st.multiselect("Cohorts (empty: all)", pop.dimensions["cohort"](ctx), key="f_cohort")
+    if cohorts:
+        filters["cohort"] = tuple(cohorts)
+if "years_out" in pop.dimensions:
+    years = st.multiselect(
+        "Years after expected graduation (empty: 1, 3 and 5; each counts a student again)",
+        pop.dimensions["years_out"](ctx),
+        key="f_years",
+    )
+    if years:
+        filters["years_out"] = tuple(years)
+epsilon = st.number_input("Privacy cost ε", min_value=0.01, max_value=10.0, value=0.5, step=0.05, key="epsilon")
+
+request = builder.TableRequest(
+    population, measure, tuple(group_by), float(epsilon), outcome if outcome != "—" else None, filters
+)
+try:
+    checked = request.checked()
+except builder.RequestError as exc:
+    st.warning(f"Not ready: {exc}.")
+    st.stop()
+
+st.subheader("Before you run it")
+st.markdown(
+    f"Cost: **ε = {checked.epsilon:g}** from your allocation (remaining ε = {remaining:g}). "
+    f"Each student counts in at most {builder.rows_per_student(checked)} row(s). Expected margins of error "
+    "for cells of these sizes (a guess: nothing about the data is read):"
+)
+st.dataframe(builder.preview(checked), hide_index=True)
+confirm = st.checkbox(f"I understand this spends ε = {checked.epsilon:g} unless it was asked before", key="confirm")
+if st.button("Run the query", disabled=not confirm, type="primary", key="run"):
+    try:
+        st.session_state["last_result"] = builder.run(checked, dataset, user.name, ledger, ctx=ctx)  # type: ignore[arg-type]
+    except BudgetExceededError as exc:
+        st.error(str(exc))
+
+result = st.session_state.get("last_result")
+if result is not None:
+    st.subheader("Result")
+    spent = "the stored answer, free" if result.spend.reused else f"spent ε = {result.spend.epsilon_charged:g}"
+    st.success(f"Done: {spent}. Every value has its 95% margin of error and a reliability flag in words.")
+    st.dataframe(result.table, hide_index=True, width="stretch")
+    buf = io.BytesIO()
+    result.table.to_parquet(buf, index=False)
+    c1, c2, c3 = st.columns(3)
+    c1.download_button("CSV", result.table.to_csv(index=False).encode(), "table.csv", "text/csv", key="dl_csv")
+    c2.download_button("Parquet", buf.getvalue(), "table.parquet", "application/octet-stream", key="dl_parquet")
+    c3.download_button(
+        "JSON sidecar",
+        json.dumps(result.sidecar, indent=2, default=str).encode(),
+        "table.json",
+        "application/json",
+        key="dl_json",
+    )
+
+st.subheader("Your history")
+mine = [e for e in ledger.history(scope=user.budget_scope, dataset_fingerprint=fp)]
+if mine:
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {
+                    "When (UTC)": e.created_at[:19].replace("T", " "),
+                    "What": e.kind,
+                    "ε": e.epsilon if e.kind == "spend" else e.epsilon_total,
+                    "Query": json.dumps({k: v for k, v in (e.query or {}).items() if k not in ("kind", "version")})[
+                        :200
+                    ],
+                }
+                for e in mine
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+else:
+    st.caption("No spends or allocations yet.")
