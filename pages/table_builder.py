@@ -93,6 +93,8 @@ if st.button("Run the query", disabled=not confirm, type="primary", key="run"):
         st.session_state["last_result"] = builder.run(checked, dataset, user.name, ledger, ctx=ctx)  # type: ignore[arg-type]
     except BudgetExceededError as exc:
         st.error(str(exc))
+    else:
+        st.rerun()  # so the allocation shown above is the one after this spend
 
 result = st.session_state.get("last_result")
 if result is not None:
