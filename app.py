@@ -25,6 +25,14 @@ navigation = st.navigation(
                 url_path="ssn-collection",
             ),
         ],
+        "Reports": [
+            st.Page(
+                "pages/grant_report.py",
+                title="Grant report package",
+                icon=":material/description:",
+                url_path="grant-report",
+            ),
+        ],
         "Researchers and stewards (sign-in)": [
             st.Page("pages/table_builder.py", title="Table builder", icon=":material/table_view:", url_path="builder"),
             st.Page(

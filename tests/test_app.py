@@ -125,3 +125,10 @@ def test_app_builds_a_release_on_first_start(tmp_path: Path, monkeypatch: pytest
     assert not at.exception
     assert list((tmp_path / "releases").glob("*/manifest.json"))
     assert len(at.get("plotly_chart")) == 3  # lands on the overview with its charts
+
+
+@pytest.mark.usefixtures("sample_home")
+def test_grant_report_page_offers_the_three_files() -> None:
+    at = _page("pages/grant_report.py")
+    assert at.title[0].value == "Grant report package"
+    assert len(at.get("download_button")) == 3

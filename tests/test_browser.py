@@ -34,6 +34,7 @@ PAGES = {  # url path -> does the page draw charts?
     "ssn-collection": True,
     "privacy": False,
     "data-contract": False,
+    "grant-report": False,
     "builder": False,
     "steward": False,
 }
