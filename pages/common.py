@@ -32,7 +32,7 @@ def releases_dir() -> Path:
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _load(folder: str, release_id: str) -> Release:
+def load_release_cached(folder: str, release_id: str) -> Release:
     return load_release(Path(folder), release_id)
 
 
@@ -56,7 +56,7 @@ def current_release() -> Release:
     ids = [m["release_id"] for m in manifests]
     wanted = st.query_params.get("release")
     release_id = wanted if wanted in ids else ids[0]
-    return _load(str(releases_dir()), release_id)
+    return load_release_cached(str(releases_dir()), release_id)
 
 
 def release_picker() -> None:
@@ -304,4 +304,28 @@ def county_optout(folder: str, release_id: str) -> pd.DataFrame:
     """County opt-out rates of a release, cached by release id."""
     from analytics.views import optout_by_county
 
-    return optout_by_county(_load(folder, release_id))
+    return optout_by_county(load_release_cached(folder, release_id))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def county_map(folder: str, release_id: str) -> dict[str, Any]:
+    """The county opt-out map of a release as a plain figure dict (cached; a fresh figure is made per use)."""
+    import plotly.express as px
+
+    counties = county_optout(folder, release_id)
+    fig = px.choropleth_map(
+        counties.assign(rate_pct=counties["optout_rate"] * 100, moe_pct=counties["optout_rate_moe95"] * 100),
+        geojson=maine_counties_geojson(),
+        locations="fips",
+        color="rate_pct",
+        color_continuous_scale="Cividis",
+        map_style="white-bg",
+        center={"lat": 45.3, "lon": -69.2},
+        zoom=5.4,
+        opacity=0.9,
+        hover_name="county",
+        hover_data={"fips": False, "rate_pct": ":.1f", "moe_pct": ":.1f", "n_districts": True},
+        labels={"rate_pct": "Declined (%)", "moe_pct": "± (pts)", "n_districts": "Districts"},
+    )
+    fig.update_layout(height=520, margin={"l": 0, "r": 0, "t": 0, "b": 0})
+    return fig.to_dict()

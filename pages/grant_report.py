@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from pages.common import _load, current_release, releases_dir
+from pages.common import current_release, load_release_cached, releases_dir
 
 release = current_release()
 st.title("Grant report package")
@@ -26,7 +26,7 @@ def _package(folder: str, release_id: str) -> dict[str, tuple[str, bytes, float]
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        paths = build_report(_load(folder, release_id), Path(tmp) / f"slds-report-{release_id}")
+        paths = build_report(load_release_cached(folder, release_id), Path(tmp) / f"slds-report-{release_id}")
         seconds = time.perf_counter() - started
         return {fmt: (p.name, p.read_bytes(), seconds) for fmt, p in paths.items()}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -11,11 +10,11 @@ from pages.common import (
     COLOURS,
     FLAG_WORDS,
     caterpillar,
+    county_map,
     county_optout,
     current_release,
     interval_bars,
     long_table,
-    maine_counties_geojson,
     pct,
     pct_moe,
     releases_dir,
@@ -101,21 +100,7 @@ with st.expander("Table view and download"):
 
 st.subheader("Opt-out by county")
 counties = county_optout(str(releases_dir()), release.release_id)
-fig3 = px.choropleth_map(
-    counties.assign(rate_pct=counties["optout_rate"] * 100, moe_pct=counties["optout_rate_moe95"] * 100),
-    geojson=maine_counties_geojson(),
-    locations="fips",
-    color="rate_pct",
-    color_continuous_scale="Cividis",
-    map_style="white-bg",
-    center={"lat": 45.3, "lon": -69.2},
-    zoom=5.4,
-    opacity=0.9,
-    hover_name="county",
-    hover_data={"fips": False, "rate_pct": ":.1f", "moe_pct": ":.1f", "n_districts": True},
-    labels={"rate_pct": "Declined (%)", "moe_pct": "± (pts)", "n_districts": "Districts"},
-)
-fig3.update_layout(height=520, margin={"l": 0, "r": 0, "t": 0, "b": 0})
+fig3 = go.Figure(county_map(str(releases_dir()), release.release_id))
 left, right = st.columns([3, 2])
 left.plotly_chart(fig3, width="stretch")
 right.markdown(
