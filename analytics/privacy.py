@@ -254,18 +254,28 @@ def ratio_moe95(
     It uses only published values, so it spends no privacy. When each count is
     a total of ``cells`` noisy cells, the simulated noise is summed likewise.
     """
+    bank = summed_noise_bank(epsilon, sensitivity, cells, 2 * draws, seed)
+    return bootstrap_rate_moe95(numerator, other, bank[:draws], bank[draws:])
+
+
+def bootstrap_rate_moe95(
+    numerator: np.ndarray, other: np.ndarray, numerator_noise: np.ndarray, other_noise: np.ndarray
+) -> np.ndarray:
+    """The bootstrap core of every rate margin: re-noise the published parts and read the 95th percentile.
+
+    ``numerator_noise`` and ``other_noise`` are draws (one per simulation) of the
+    noise on each part. Counts are floored at 0 as in publication; an undefined
+    rate (published or simulated) counts as a total miss, so its margin is 1.
+    """
     num = np.clip(np.asarray(numerator, dtype=float), 0, None)[:, None]
     oth = np.clip(np.asarray(other, dtype=float), 0, None)[:, None]
-    bank = summed_noise_bank(epsilon, sensitivity, cells, 2 * draws, seed)
-    e_num, e_oth = bank[:draws][None, :], bank[draws:][None, :]
     base = rate_from_counts(num[:, 0], oth[:, 0])[:, None]
-    sim_num = np.clip(num + e_num, 0, None)
-    sim_den = sim_num + np.clip(oth + e_oth, 0, None)
+    sim_num = np.clip(num + np.asarray(numerator_noise)[None, :], 0, None)
+    sim_den = sim_num + np.clip(oth + np.asarray(other_noise)[None, :], 0, None)
     sim = np.divide(sim_num, sim_den, out=np.full_like(sim_num, np.nan), where=sim_den > 0)
     dev = np.abs(sim - base)
-    dev = np.where(np.isnan(dev), 1.0, dev)  # an undefined simulated rate counts as a total miss
-    moe = np.quantile(dev, 0.95, axis=1)
-    return np.minimum(moe, 1.0)
+    dev = np.where(np.isnan(dev), 1.0, dev)
+    return np.minimum(np.quantile(dev, 0.95, axis=1), 1.0)
 
 
 def rate_from_counts(numerator: np.ndarray, other: np.ndarray) -> np.ndarray:

@@ -144,14 +144,9 @@ def read_rate(
     rate = privacy.rate_from_counts(num, oth)
     k = len(hist.categories)
     bank = privacy.noise_bank(hist.epsilon, hist.sensitivity, draws * k, bootstrap_seed).reshape(draws, k)
-    e_num = bank[:, [hist.categories.index(c) for c in numerator]].sum(axis=1)[None, :]
-    e_oth = bank[:, [hist.categories.index(c) for c in rest]].sum(axis=1)[None, :] if rest else 0
-    sim_num = np.clip(num[:, None] + e_num, 0, None)
-    sim_den = sim_num + np.clip(oth[:, None] + e_oth, 0, None)
-    sim = np.divide(sim_num, sim_den, out=np.full(sim_den.shape, np.nan), where=sim_den > 0)
-    dev = np.where(np.isnan(sim), 1.0, np.abs(sim - rate[:, None]))
-    dev = np.where(np.isnan(rate)[:, None], 1.0, dev)
-    return num, num + oth, rate, np.minimum(np.quantile(dev, 0.95, axis=1), 1.0)
+    e_num = bank[:, [hist.categories.index(c) for c in numerator]].sum(axis=1)
+    e_oth = bank[:, [hist.categories.index(c) for c in rest]].sum(axis=1) if rest else np.zeros(draws)
+    return num, num + oth, rate, privacy.bootstrap_rate_moe95(num, oth, e_num, e_oth)
 
 
 def rates_long(

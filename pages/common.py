@@ -36,9 +36,15 @@ def load_release_cached(folder: str, release_id: str) -> Release:
     return load_release(Path(folder), release_id)
 
 
+@st.cache_data(show_spinner=False, ttl=10)
+def _manifests(folder: str) -> list[dict[str, Any]]:
+    """Manifests of the releases in ``folder``, newest first: one folder scan per 10 s, not several per rerun."""
+    return list_releases(Path(folder))
+
+
 def ensure_release() -> None:
     """Build a release of the bundled sample on first start, with visible progress."""
-    if list_releases(releases_dir()):
+    if _manifests(str(releases_dir())):
         return
     with st.status("First start: building a privacy-protected release of the bundled sample data", expanded=True) as s:
         bar = st.progress(0.0)
@@ -48,11 +54,12 @@ def ensure_release() -> None:
 
         result = build_release(config.SAMPLE_DATA_DIR, releases_dir(), progress=progress)
         s.update(label=f"Release {result.release_id} is ready", state="complete", expanded=False)
+    _manifests.clear()
 
 
 def current_release() -> Release:
     """The release chosen in the sidebar (default: newest), cached by id."""
-    manifests = list_releases(releases_dir())
+    manifests = _manifests(str(releases_dir()))
     ids = [m["release_id"] for m in manifests]
     wanted = st.query_params.get("release")
     release_id = wanted if wanted in ids else ids[0]
@@ -61,7 +68,7 @@ def current_release() -> Release:
 
 def release_picker() -> None:
     """Sidebar list of releases; the choice lives in the URL so a view can be shared."""
-    manifests = list_releases(releases_dir())
+    manifests = _manifests(str(releases_dir()))
     if not manifests:
         return
     ids = [m["release_id"] for m in manifests]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -11,7 +12,7 @@ import streamlit as st
 from analytics import builder, config
 from analytics.catalog import BuildContext
 from analytics.ledger import BudgetExceededError, Ledger
-from analytics.validate import DataValidationError, load_dataset
+from analytics.validate import Dataset, DataValidationError, load_dataset
 from pages.signin import require
 
 user = require("query")
@@ -23,8 +24,8 @@ st.markdown(
 
 
 @st.cache_resource(show_spinner="Loading and validating the dataset")
-def _context(folder: str) -> tuple[object, BuildContext]:
-    ds = load_dataset(config.data_dir() if folder == "" else __import__("pathlib").Path(folder))
+def _context(folder: str) -> tuple[Dataset, BuildContext]:
+    ds = load_dataset(Path(folder))
     return ds, BuildContext(ds.source)
 
 
@@ -34,7 +35,7 @@ except DataValidationError as exc:
     st.error(str(exc))
     st.stop()
 ledger = Ledger.default()
-fp = dataset.fingerprint  # type: ignore[attr-defined]
+fp = dataset.fingerprint
 remaining = ledger.remaining(user.budget_scope, fp)
 allocation = ledger.budget(user.budget_scope, fp)
 st.caption(
@@ -90,7 +91,7 @@ st.dataframe(builder.preview(checked), hide_index=True)
 confirm = st.checkbox(f"I understand this spends ε = {checked.epsilon:g} unless it was asked before", key="confirm")
 if st.button("Run the query", disabled=not confirm, type="primary", key="run"):
     try:
-        st.session_state["last_result"] = builder.run(checked, dataset, user.name, ledger, ctx=ctx)  # type: ignore[arg-type]
+        st.session_state["last_result"] = builder.run(checked, dataset, user.name, ledger, ctx=ctx)
     except BudgetExceededError as exc:
         st.error(str(exc))
     else:
