@@ -4,10 +4,17 @@ A researcher picks a population, a measure (count, rate, bounded mean or
 percentiles), group-by dimensions and filters from public lists, and an
 epsilon. :func:`preview` tells the cost and the margin of error to expect
 before anything is spent; :func:`run` spends from the researcher's allocation
-in the ledger (scope ``researcher:<name>``), or returns the stored answer free
-when the same question was asked before, and refuses, spending nothing, when
-the allocation cannot cover it. The same API backs the page and the CLI
-(``python -m analytics query``).
+on the extract's student population (ledger scope ``researcher:<name>`` on the
+extract's lineage), or returns the stored answer free when the same researcher
+asked the same question of the same extract before, and refuses, spending
+nothing, when the request is malformed, above the lineage's per-query maximum,
+or beyond the allocation or the lineage's cap. The same API backs the page and
+the CLI (``python -m analytics query``).
+
+One question has one key: :meth:`TableRequest.canonical` sorts the group-by
+dimensions and filters and replaces every filter value by its spelling in the
+public list (``"true"``, ``1`` and ``True`` are one value), so re-wording a
+request never buys fresh noise.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics import privacy, publiclists, queries, schema
+from analytics import lineage, privacy, publiclists, queries, schema
+from analytics.auth import User
 from analytics.catalog import BuildContext
 from analytics.ledger import Ledger, SpendResult
 from analytics.metrics import workforce
@@ -151,6 +159,40 @@ class RequestError(ValueError):
     """A table request that cannot be answered as asked; the message says what to change."""
 
 
+#: No request may ask for more than this, whatever the lineage's policy (which is usually far lower).
+MAX_EPSILON_ANY_QUERY = 2.0
+
+
+def _finite(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise RequestError(f"the {name} must be a number")
+    number = float(value)
+    if not np.isfinite(number):
+        raise RequestError(f"the {name} must be a finite number")
+    return number
+
+
+def _canonical_text(value: object) -> str:
+    """One spelling per public-list value: booleans and their words, numbers without trailing zeros."""
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    lowered = text.lower()
+    if lowered in ("true", "yes", "y"):
+        return "true"
+    if lowered in ("false", "no", "n"):
+        return "false"
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if np.isfinite(number) and number.is_integer() else text
+
+
 @dataclass(frozen=True)
 class TableRequest:
     """What a researcher asks for. Everything here is public: no data value chooses anything."""
@@ -177,8 +219,13 @@ class TableRequest:
         for d in (*self.group_by, *self.filters):
             if d not in pop.dimensions:
                 raise RequestError(f"{d!r} is not a dimension of {pop.name}; use {', '.join(pop.dimensions)}")
-        if not (np.isfinite(self.epsilon) and 0 < self.epsilon <= 10):
-            raise RequestError("epsilon must be above 0 and at most 10")
+        if isinstance(self.epsilon, bool) or not isinstance(self.epsilon, (int, float)):
+            raise RequestError("epsilon must be a number")
+        if not (np.isfinite(self.epsilon) and 0 < self.epsilon <= MAX_EPSILON_ANY_QUERY):
+            raise RequestError(
+                f"epsilon must be above 0 and at most {MAX_EPSILON_ANY_QUERY:g} (the steward's per-query maximum "
+                "may be lower)"
+            )
         lower, upper = self.lower, self.upper
         if self.measure == "rate" and self.outcome not in pop.outcomes:
             raise RequestError(f"a rate needs an outcome of {pop.name}: {', '.join(pop.outcomes) or 'none'}")
@@ -186,23 +233,66 @@ class TableRequest:
             if self.outcome is None or self.outcome not in pop.values:
                 raise RequestError(f"a {self.measure} needs a value of {pop.name}: {', '.join(pop.values) or 'none'}")
             lo, hi, _ = pop.values[self.outcome]
-            lower = lo if lower is None else float(lower)
-            upper = hi if upper is None else float(upper)
-            if not lower < upper:
-                raise RequestError("the lower bound must be below the upper bound")
+            lower = lo if lower is None else _finite("lower bound", lower)
+            upper = hi if upper is None else _finite("upper bound", upper)
+            if not lo <= lower < upper <= hi:
+                raise RequestError(
+                    f"the bounds of {self.outcome} must satisfy {lo:g} <= lower < upper <= {hi:g} (its public range)"
+                )
         if self.measure == "count" and self.outcome is not None:
             raise RequestError("a count takes no outcome")
+        quantiles: tuple[float, ...] = ()
+        if self.measure == "percentile":
+            quantiles = tuple(sorted({_finite("quantile", q) for q in self.quantiles}))
+            if not quantiles or len(quantiles) > 9 or not all(0 < q < 1 for q in quantiles):
+                raise RequestError("quantiles must be 1 to 9 numbers strictly between 0 and 1 (0.5 is the median)")
+        if len(set(self.group_by)) != len(self.group_by):
+            raise RequestError("each group-by dimension may be named once")
+        for d, values in self.filters.items():
+            if not isinstance(values, (tuple, list)) or not values:
+                raise RequestError(f"filter {d!r} needs at least one value")
         filters = {k: tuple(sorted(v, key=str)) for k, v in sorted(self.filters.items())}
         return TableRequest(
             self.population,
             self.measure,
-            tuple(self.group_by),
+            tuple(sorted(self.group_by)),
             float(self.epsilon),
             self.outcome,
             filters,
             lower,
             upper,
-            tuple(self.quantiles) if self.measure == "percentile" else (),
+            quantiles,
+        )
+
+    def canonical(self, ctx: BuildContext) -> TableRequest:
+        """:meth:`checked`, with every filter value replaced by its spelling in the public list.
+
+        Raises:
+            RequestError: a filter value is not in the dimension's public list.
+        """
+        req = self.checked()
+        pop = POPULATIONS[req.population]
+        filters: dict[str, tuple[Any, ...]] = {}
+        for d, values in req.filters.items():
+            domain = pop.dimensions[d](ctx)
+            by_text = {_canonical_text(v): v for v in domain}
+            chosen = []
+            for v in values:
+                match = by_text.get(_canonical_text(v))
+                if match is None:
+                    raise RequestError(f"filter {d!r}: {str(v)[:40]!r} is not in the public list of {d}")
+                chosen.append(match)
+            filters[d] = tuple(sorted(set(chosen), key=str))
+        return TableRequest(
+            req.population,
+            req.measure,
+            req.group_by,
+            req.epsilon,
+            req.outcome,
+            filters,
+            req.lower,
+            req.upper,
+            req.quantiles,
         )
 
     def query(self) -> dict[str, Any]:
@@ -299,29 +389,43 @@ class TableResult:
 def run(
     req: TableRequest,
     dataset: Dataset,
-    researcher: str,
+    user: User,
     ledger: Ledger | None = None,
     seed: privacy.Seed = None,
     ctx: BuildContext | None = None,
 ) -> TableResult:
-    """Answer a request from ``researcher``'s allocation (or from the stored answer, free).
+    """Answer a request from ``user``'s allocation on the extract's lineage (or from the stored answer, free).
+
+    Args:
+        req: The request; it is checked and canonicalised here.
+        dataset: The loaded extract; it must be attached to a lineage.
+        user: The authenticated researcher (or steward) asking; charged to ``researcher:<name>``.
+        ledger: The privacy ledger (default :meth:`Ledger.default`).
+        seed: Tests only, with a ledger made with ``allow_seeded_noise=True``.
+        ctx: A build context over ``dataset`` (reused by the page between queries).
 
     Raises:
-        RequestError: the request is malformed.
-        BudgetExceededError: the allocation cannot cover it; nothing was spent.
+        RequestError: the request is malformed; nothing was spent.
+        LineageError: the extract is attached to no lineage; nothing was spent.
+        BudgetExceededError: above the per-query maximum, the allocation or the cap; nothing was spent.
     """
-    req = req.checked()
     ledger = ledger or Ledger.default()
+    if seed is not None and not ledger.allow_seeded_noise:
+        raise ValueError("a seed is for tests only: pass a test ledger made with allow_seeded_noise=True.")
+    ctx = ctx or BuildContext(dataset.source)
+    req = req.canonical(ctx)
+    attached = lineage.resolve(ledger, dataset.source, dataset.path)
 
     def answer() -> bytes:
         buf = io.BytesIO()
-        compute(req, ctx or BuildContext(dataset.source), seed).to_parquet(buf, index=False)
+        compute(req, ctx, seed).to_parquet(buf, index=False)
         return buf.getvalue()
 
     spend = ledger.spend_or_reuse(
-        principal=researcher,
-        scope=f"researcher:{researcher}",
-        dataset_fingerprint=dataset.fingerprint,
+        principal=user.name,
+        lineage=attached.lineage,
+        extract_id=attached.extract_id,
+        scope=user.budget_scope,
         query=req.query(),
         epsilon=req.epsilon,
         compute=answer,
@@ -329,16 +433,17 @@ def run(
     table = pd.read_parquet(io.BytesIO(spend.answer))
     sidecar = {
         "query": req.query(),
-        "epsilon_charged_now": spend.epsilon_charged,
+        "charged_now": spend.charged,
         "epsilon_of_answer": req.epsilon,
         "reused_stored_answer": spend.reused,
         "mechanism": "geometric counts (diffprivlib Geometric); Snapping sums for means; PSEO histogram for "
         "percentiles",
         "rows_per_student": rows_per_student(req),
         "bounds": {"lower": req.lower, "upper": req.upper},
-        "dataset_fingerprint": dataset.fingerprint,
+        "lineage": attached.lineage,
+        "extract": {"number": attached.number, "label": attached.label},
         "ledger_entry_id": spend.entry_id,
-        "researcher": researcher,
+        "researcher": user.name,
         "answered_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "unit_of_privacy": "student",
         "margins": "95% margins of error cover the privacy noise only",

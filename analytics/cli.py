@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from analytics import config
+from analytics.auth import User
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -46,28 +47,99 @@ def _contract_doc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _password(args: argparse.Namespace) -> str:
+    """The password: one line of standard input with --password-stdin, else a prompt on the terminal."""
+    import getpass
+
+    if getattr(args, "password_stdin", False):
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise CliError(
+            "no terminal to ask for the password: pipe it with --password-stdin (e.g. from your password manager)"
+        )
+    return getpass.getpass(f"Password for {args.user}: ")
+
+
+def _principal(args: argparse.Namespace, *, steward: bool) -> User:
+    """Sign the caller in against the same accounts as the dashboard; check the role."""
+    from analytics import auth, lineage
+
+    user = auth.sign_in(args.user, _password(args))
+    if steward:
+        lineage.require_steward(user)
+    return user
+
+
 def _release(args: argparse.Namespace) -> int:
-    from analytics.ledger import BudgetExceededError
     from analytics.release import build_release
-    from analytics.validate import DataValidationError
 
     def progress(message: str, fraction: float) -> None:
         print(f"[{fraction:4.0%}] {message}", file=sys.stderr)
 
+    user = _principal(args, steward=True)
     started = time.perf_counter()
-    try:
-        result = build_release(
-            Path(args.dataset), Path(args.out), epsilon=args.epsilon, progress=progress, principal=args.principal
-        )
-    except (DataValidationError, BudgetExceededError) as exc:
-        print(exc, file=sys.stderr)
-        return 1
+    result = build_release(Path(args.dataset), Path(args.out), user=user, epsilon=args.epsilon, progress=progress)
     seconds = time.perf_counter() - started
     state = "already published (nothing written)" if result.already_existed else "written"
     print(
         f"Release {result.release_id} {state} at {result.release_dir} in {seconds:.1f} s; "
-        f"epsilon spent now {result.epsilon_spent:g}, answers reused worth epsilon {result.epsilon_reused:g}."
+        f"spent now {result.epsilon_spent:g}, answers reused worth epsilon {result.epsilon_reused:g}."
     )
+    return 0
+
+
+def _print_status(name: str) -> None:
+    from analytics.ledger import Ledger
+
+    st = Ledger.default().status(name)
+    eps, delta = st.epsilon_at()
+    print(f"Lineage {st.name}: {st.description}")
+    print(
+        f"  accounting {st.accounting}; cap {st.unit}={st.cap:g}; spent {st.spent:g} "
+        f"(epsilon {eps:g}, delta {delta:g}); remaining {st.remaining:g}; "
+        f"most one researcher query may cost: {st.max_query:g}"
+    )
+    for scope, (allocated, spent) in st.allocations.items():
+        print(f"  {scope}: allocation {allocated:g}, spent {spent:g}")
+    for x in st.extracts:
+        print(f"  extract {x.number}: {x.label} (attached {x.attached_at[:10]})")
+    for release_id, entry_id in st.releases:
+        print(f"  release {release_id} (ledger entry {entry_id})")
+
+
+def _lineage(args: argparse.Namespace) -> int:
+    from analytics import lineage
+    from analytics.ledger import Ledger
+    from analytics.validate import load_dataset
+
+    if args.lineage_command == "show":
+        names = [args.name] if args.name else Ledger.default().lineages()
+        if not names:
+            print("No lineage is registered yet.")
+        for name in names:
+            _print_status(name)
+        return 0
+    user = _principal(args, steward=True)
+    ledger = Ledger.default()
+    if args.lineage_command == "register":
+        lineage.register(
+            ledger,
+            user,
+            args.name,
+            cap=args.cap,
+            description=args.description,
+            public_allocation=args.public,
+            accounting=args.accounting,
+            max_query=args.max_query,
+        )
+    elif args.lineage_command == "attach":
+        attached = lineage.attach(ledger, user, args.name, load_dataset(Path(args.dataset)).source, label=args.label)
+        print(f"Attached {args.dataset} to {attached.lineage} as extract {attached.number}.")
+    elif args.lineage_command == "set-cap":
+        ledger.set_cap(args.name, args.cap, principal=user.name)
+    elif args.lineage_command == "set-max-query":
+        ledger.set_max_query(args.name, args.amount, principal=user.name)
+    _print_status(args.name)
     return 0
 
 
@@ -113,56 +185,63 @@ def _users(args: argparse.Namespace) -> int:
 
 def _budget(args: argparse.Namespace) -> int:
     from analytics.ledger import Ledger
-    from analytics.validate import DataValidationError, validate_dataset
 
-    report = validate_dataset(Path(args.dataset))
-    if report.fingerprint is None:
-        print(DataValidationError(report), file=sys.stderr)
-        return 1
-    ledger = Ledger.default()
     if args.budget_command == "set":
-        try:
-            ledger.set_budget(args.scope, report.fingerprint, args.epsilon, set_by=args.by)
-        except ValueError as exc:
-            print(exc, file=sys.stderr)
-            return 1
-    fp = report.fingerprint
-    scopes = sorted({e.scope for e in ledger.history(dataset_fingerprint=fp)})
-    print(f"Dataset {fp[:12]}: total privacy loss so far epsilon={ledger.total_spent(fp).epsilon:g}")
-    for scope in scopes:
-        print(f"  {scope}: spent {ledger.spent(scope, fp):g} of {ledger.budget(scope, fp)}")
+        user = _principal(args, steward=True)
+        Ledger.default().set_allocation(args.lineage, args.scope, args.amount, principal=user.name)
+    _print_status(args.lineage)
     return 0
 
 
 def _query(args: argparse.Namespace) -> int:
     from analytics import builder
-    from analytics.ledger import BudgetExceededError, Ledger
-    from analytics.validate import DataValidationError, load_dataset
+    from analytics.catalog import BuildContext
+    from analytics.ledger import Ledger
+    from analytics.validate import load_dataset
 
     filters: dict[str, tuple[object, ...]] = {}
     for item in args.filter or []:
-        dim, _, values = item.partition("=")
-        filters[dim] = tuple(
-            int(v) if v.lstrip("-").isdigit() else {"true": True, "false": False}.get(v.lower(), v)
-            for v in values.split(",")
-        )
+        dim, sep, values = item.partition("=")
+        if not sep or not values:
+            raise CliError(f"--filter {item[:40]!r} must look like DIMENSION=VALUE1,VALUE2")
+        filters[dim.strip()] = tuple(v.strip() for v in values.split(","))
+    quantiles = tuple(args.quantiles) if args.quantiles else (0.25, 0.5, 0.75)
     req = builder.TableRequest(
-        args.population, args.measure, tuple(args.by), args.epsilon, args.outcome, filters, args.lower, args.upper
-    )
-    try:
-        req = req.checked()
-        print(f"This query costs epsilon={req.epsilon:g} from researcher:{args.user}. Expected margins of error:")
-        print(builder.preview(req).to_string(index=False))
-        if not args.yes and input("Run it? [y/N] ").strip().lower() not in ("y", "yes"):
+        args.population,
+        args.measure,
+        tuple(args.by),
+        args.epsilon,
+        args.outcome,
+        filters,
+        args.lower,
+        args.upper,
+        quantiles,
+    ).checked()
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise CliError(f"--out: the folder {out.parent} does not exist; nothing was spent")
+    user = _principal(args, steward=False)
+    print(f"This query costs epsilon={req.epsilon:g} from {user.budget_scope}. Expected margins of error:")
+    print(builder.preview(req).to_string(index=False))
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise CliError("no terminal to confirm the spend: add --yes to run it; nothing was spent")
+        if input("Run it? [y/N] ").strip().lower() not in ("y", "yes"):
             print("Not run; nothing was spent.")
             return 1
-        result = builder.run(req, load_dataset(Path(args.dataset)), args.user, Ledger.default())
-    except (builder.RequestError, BudgetExceededError, DataValidationError) as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    paths = builder.write_outputs(result, Path(args.out))
+    dataset = load_dataset(Path(args.dataset))
+    result = builder.run(req, dataset, user, Ledger.default(), ctx=BuildContext(dataset.source))
+    paths = builder.write_outputs(result, out)
     state = "the stored answer (nothing spent)" if result.spend.reused else f"spent epsilon={req.epsilon:g}"
     print(f"Wrote {', '.join(str(p) for p in paths.values())}; {state}.")
+    return 0
+
+
+def _ledger(args: argparse.Namespace) -> int:
+    from analytics.ledger import Ledger
+
+    head = Ledger.default().verify()
+    print(f"The ledger verifies: {head.n_entries} entries, chain, seal and anchor intact.")
     return 0
 
 
@@ -196,8 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2010, help="random seed (default 2010)")
     p.set_defaults(handler=_generate)
 
-    p = sub.add_parser("release", help="build a versioned, noisy public release of a dataset")
-    p.add_argument("dataset", help="dataset folder")
+    p = sub.add_parser("release", help="build a versioned, noisy public release of an extract (stewards)")
+    p.add_argument("dataset", help="dataset folder (attached to a lineage)")
     p.add_argument("--out", default=None, help="releases folder (default: $ANALYTICS_HOME/releases)")
     p.add_argument(
         "--epsilon",
@@ -205,8 +284,40 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="total privacy loss of the release (default: analytics.release.DEFAULT_RELEASE_EPSILON)",
     )
-    p.add_argument("--principal", default="release-builder", help="who is spending, as recorded in the ledger")
+    _signin_args(p, "the steward building the release")
     p.set_defaults(handler=_release)
+
+    p = sub.add_parser("lineage", help="student populations: register, attach extracts, caps (stewards)")
+    lin = p.add_subparsers(dest="lineage_command", required=True)
+    q = lin.add_parser("register", help="register a student population once, with its cap")
+    q.add_argument("name", help="lower-case letters, digits and dashes, e.g. maine-slds")
+    q.add_argument("--cap", type=float, required=True, help="the most privacy loss any one student may bear, ever")
+    q.add_argument("--description", required=True, help="which students it covers (public words)")
+    q.add_argument("--public", type=float, default=None, help="allocation of the public releases (default: none)")
+    q.add_argument("--accounting", choices=["epsilon", "zcdp"], default="epsilon")
+    q.add_argument("--max-query", type=float, default=None, help="most one researcher query may cost (default 0.5)")
+    _signin_args(q, "the steward registering it")
+    q = lin.add_parser("attach", help="attach an extract (a folder) to a lineage")
+    q.add_argument("name")
+    q.add_argument("dataset")
+    q.add_argument("--label", required=True, help="e.g. '2025 annual extract'")
+    _signin_args(q, "the steward attaching it")
+    q = lin.add_parser("set-cap", help="change a lineage's cap (never below what is spent)")
+    q.add_argument("name")
+    q.add_argument("--cap", type=float, required=True)
+    _signin_args(q, "the steward")
+    q = lin.add_parser("set-max-query", help="the most one researcher query may cost")
+    q.add_argument("name")
+    q.add_argument("--amount", type=float, required=True)
+    _signin_args(q, "the steward")
+    q = lin.add_parser("show", help="cap, spends, allocations, extracts and releases")
+    q.add_argument("name", nargs="?")
+    p.set_defaults(handler=_lineage)
+
+    p = sub.add_parser("ledger", help="check the privacy ledger")
+    led = p.add_subparsers(dest="ledger_command", required=True)
+    led.add_parser("verify", help="verify guards, chain, seal, anchor and stored answers")
+    p.set_defaults(handler=_ledger)
 
     p = sub.add_parser("moe", help="margin of error a query would get, before anything is spent")
     p.add_argument("--kind", choices=["count", "rate", "mean"], default="rate")
@@ -227,20 +338,20 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_parser("list", help="list users and roles")
     p.set_defaults(handler=_users)
 
-    p = sub.add_parser("budget", help="show or set privacy budgets of a dataset (public or researcher:NAME)")
+    p = sub.add_parser("budget", help="show or set allocations within a lineage's cap (stewards set)")
     budgets = p.add_subparsers(dest="budget_command", required=True)
-    q = budgets.add_parser("set", help="set a budget")
-    q.add_argument("dataset")
+    q = budgets.add_parser("set", help="set an allocation")
+    q.add_argument("lineage")
     q.add_argument("--scope", required=True, help="public or researcher:NAME")
-    q.add_argument("--epsilon", type=float, required=True)
-    q.add_argument("--by", required=True, help="the steward setting it, recorded in the ledger")
-    q = budgets.add_parser("show", help="show budgets and spends")
-    q.add_argument("dataset")
+    q.add_argument("--amount", "--epsilon", dest="amount", type=float, required=True, help="in the lineage's unit")
+    _signin_args(q, "the steward setting it")
+    q = budgets.add_parser("show", help="show allocations and spends")
+    q.add_argument("lineage")
     p.set_defaults(handler=_budget)
 
     p = sub.add_parser("query", help="a researcher's custom noisy table, paid from their allocation")
     p.add_argument("dataset")
-    p.add_argument("--user", required=True, help="the researcher (their allocation is charged)")
+    _signin_args(p, "the researcher (their allocation is charged)")
     p.add_argument(
         "--population", required=True, help="adjusted_cohort, graduates, workforce_all, workforce_matched or employed"
     )
@@ -250,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--filter", action="append", help="DIM=V1,V2 (repeatable)")
     p.add_argument("--lower", type=float, default=None)
     p.add_argument("--upper", type=float, default=None)
+    p.add_argument("--quantiles", type=float, nargs="+", default=None, help="for percentiles (default 0.25 0.5 0.75)")
     p.add_argument("--epsilon", type=float, required=True)
     p.add_argument("--out", required=True, help="output path without suffix: writes .csv, .parquet, .json")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -267,7 +379,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _signin_args(p: argparse.ArgumentParser, who: str) -> None:
+    p.add_argument("--user", required=True, help=f"{who}: a local account (`users add`)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+
+
+class CliError(Exception):
+    """A command-line mistake; the message says what to do."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command; every refusal is a sentence on standard error and a non-zero exit, never a traceback."""
+    from analytics.auth import AuthError
+    from analytics.builder import RequestError
+    from analytics.ledger import LedgerError
+    from analytics.validate import DataValidationError
+
     args = build_parser().parse_args(argv)
     if getattr(args, "command", None) == "release":
         from analytics.release import DEFAULT_RELEASE_EPSILON
@@ -275,4 +402,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out = args.out or str(config.analytics_home() / "releases")
         args.epsilon = DEFAULT_RELEASE_EPSILON if args.epsilon is None else args.epsilon
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except (CliError, AuthError, LedgerError, RequestError, DataValidationError) as exc:
+        print(f"Refused: {exc}" if not str(exc).startswith("Refused") else exc, file=sys.stderr)
+        return 1
+    except (ValueError, TypeError) as exc:
+        print(f"Refused: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"Could not do it: {exc.strerror or exc} ({exc.filename or 'file'}). Nothing was spent.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrupted; anything not committed to the ledger was not spent.", file=sys.stderr)
+        return 130

@@ -27,3 +27,9 @@ def data_dir() -> Path:
     """The dataset the signed-in table builder queries: ``$ANALYTICS_DATA_DIR``, else the bundled sample."""
     raw = os.environ.get("ANALYTICS_DATA_DIR")
     return Path(raw).expanduser() if raw else SAMPLE_DATA_DIR
+
+
+def ledger_path() -> Path:
+    """The privacy ledger: ``$ANALYTICS_LEDGER``, else ``ledger.sqlite3`` in :func:`analytics_home`."""
+    raw = os.environ.get("ANALYTICS_LEDGER")
+    return Path(raw).expanduser() if raw else analytics_home() / "ledger.sqlite3"

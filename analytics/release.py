@@ -1,18 +1,22 @@
 """Versioned releases: every public table, noisy, with a manifest, written atomically.
 
 A release is a folder ``RELEASES_DIR/<release_id>/`` holding one Parquet file per
-public table and ``manifest.json`` (dataset fingerprint, code version, created
-time, per-table epsilon, mechanism, bounds, total). Public pages read only
-releases, never microdata.
+public table and ``manifest.json`` (the lineage and extract number, code version,
+created time, per-table epsilon, mechanism, bounds, the lineage's cumulative loss and
+the ledger entry that records the release). Public pages read only releases, never
+microdata.
 
-Each table is one question put to the privacy ledger under the dataset's public
-budget: the first build pays for it and stores the noisy answer; every later
-build of the same question on the same data (a rebuild, a refresh, a report)
-gets the stored answer and pays nothing. A release whose new questions would
-overrun the budget is refused before anything is spent.
+A release is built by a steward for an extract attached to a registered student
+population (:mod:`analytics.lineage`); each table is one question put to the privacy
+ledger under the lineage's ``public`` allocation and cap. The first build pays for
+it and stores the noisy answer; a rebuild of the same extract (whatever format it is
+saved in) gets the stored answers and pays nothing. A release whose new questions
+would overrun the allocation or the cap is refused before anything is spent, and so
+is one whose output folder cannot be written.
 
-The release id is derived from the dataset and the answers, so rebuilding an
-identical release finds the existing folder and writes nothing.
+Nothing published is a hash of the data: the release id is random, the extract is
+named by its number within the lineage, and the digest that lets a rebuild find its
+release is keyed and stays in the ledger.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ import hashlib
 import io
 import json
 import os
+import re
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -33,18 +39,24 @@ from typing import Any
 import pandas as pd
 
 import analytics
-from analytics import config, privacy
+from analytics import lineage, privacy
+from analytics.auth import User
 from analytics.catalog import EPSILON_SHARES, TABLES, BuildContext, TableSpec
-from analytics.ledger import BudgetExceededError, Ledger, query_key
+from analytics.ledger import Ledger, LedgerError, LedgerTamperedError, query_key
 from analytics.validate import Dataset, load_dataset
 
 MANIFEST = "manifest.json"
-#: Public budget set for a dataset that has none when its first release is built.
-DEFAULT_PUBLIC_BUDGET = 20.0
 #: Total epsilon of a release when none is given: the sum of the catalogue's shares (docs/privacy.md).
 DEFAULT_RELEASE_EPSILON = round(sum(EPSILON_SHARES.values()), 6)
 #: Bump when a table's definition changes, so the ledger treats it as a new question.
 DEFINITION_VERSION = 1
+#: What a release id looks like (checked when written and when read).
+RELEASE_ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]{2,90}")
+_BUILDING = ".building-"
+
+
+class ReleaseError(LedgerError):
+    """A release cannot be built or read as asked; the message says what to do. Nothing was spent."""
 
 
 # ---------------------------------------------------------------------------
@@ -54,7 +66,15 @@ DEFINITION_VERSION = 1
 
 @dataclass
 class BuildResult:
-    """What a release build did."""
+    """What a release build did.
+
+    Attributes:
+        release_dir, release_id: Where the release is.
+        epsilon_spent: What this build charged (in the lineage's unit).
+        epsilon_reused: The cost of the answers reused from the ledger (nothing charged for them).
+        already_existed: The identical release was already published.
+        tables: Rows per table.
+    """
 
     release_dir: Path
     release_id: str
@@ -117,61 +137,131 @@ def table_queries(split: dict[str, float]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_builds(releases_dir: Path) -> list[str]:
+    """Remove the temporary folders of builds whose process is gone (killed mid-write).
+
+    A build writes into ``.building-<pid>-<random>`` and renames it into place; a kill
+    before the rename leaves that folder behind, which this removes. Returns their names.
+    """
+    removed: list[str] = []
+    if not Path(releases_dir).is_dir():
+        return removed
+    for d in Path(releases_dir).iterdir():
+        if not d.name.startswith(_BUILDING) or d.is_symlink() or not d.is_dir():
+            continue
+        pid_text = d.name[len(_BUILDING) :].split("-", 1)[0]
+        if pid_text.isdigit() and _pid_alive(int(pid_text)) and int(pid_text) != os.getpid():
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d.name)
+    return removed
+
+
+def _check_writable(releases_dir: Path) -> None:
+    """Refuse before anything is spent when the releases folder cannot be written."""
+    try:
+        if releases_dir.exists() and (releases_dir.is_symlink() or not releases_dir.is_dir()):
+            raise ReleaseError(f"{releases_dir} is not a folder; choose a folder for releases (--out).")
+        releases_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=releases_dir, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ReleaseError(
+            f"cannot write releases to {releases_dir} ({exc.strerror or exc}); choose a writable folder (--out). "
+            "Nothing was spent."
+        ) from None
+
+
+def check_recorded(ledger: Ledger, releases_dir: Path, lineage_name: str) -> None:
+    """Refuse when a published release of this lineage is unknown to the ledger.
+
+    Every manifest carries the id and hash of the ledger entry that recorded it. A
+    ledger without that entry was rolled back, replaced or deleted, and spending
+    from it would start the population's loss afresh.
+
+    Raises:
+        LedgerTamperedError: naming the release the ledger has no record of.
+    """
+    for manifest in list_releases(releases_dir):
+        if manifest.get("lineage") != lineage_name:
+            continue
+        record = manifest.get("ledger", {})
+        entry = ledger.entry(int(record.get("entry_id", 0)))
+        if entry is None or entry.entry_hash != record.get("entry_hash") or entry.kind != "release":
+            raise LedgerTamperedError(
+                record.get("entry_id"),
+                f"release {manifest['release_id']} of lineage {lineage_name!r} is published, but this ledger has "
+                "no record of it: the ledger was rolled back, replaced or deleted.",
+            )
+
+
 def build_release(
     data_dir: Path,
     releases_dir: Path,
+    *,
+    user: User,
     epsilon: float = DEFAULT_RELEASE_EPSILON,
     ledger: Ledger | None = None,
-    principal: str = "release-builder",
     seed: privacy.Seed = None,
     progress: Callable[[str, float], None] | None = None,
     dataset: Dataset | None = None,
 ) -> BuildResult:
-    """Build (or find) the release of ``data_dir`` at total ``epsilon``.
+    """Build (or find) the release of the extract in ``data_dir`` at total ``epsilon``.
 
     Args:
         data_dir: the dataset folder; validated before anything else.
         releases_dir: parent folder of release folders.
+        user: the steward building it (an authenticated :class:`analytics.auth.User`).
         epsilon: total privacy loss of the release, split by :func:`split_epsilon`.
         ledger: the privacy ledger (default: :meth:`Ledger.default`).
-        principal: who is spending, recorded in the ledger.
-        seed: tests only; production noise comes from a secure source.
+        seed: tests only, and only with a ledger made with ``allow_seeded_noise=True``.
         progress: called with (message, fraction done) for a progress bar.
         dataset: an already loaded dataset of ``data_dir`` (skips loading it again).
 
     Raises:
         DataValidationError: the dataset breaks the contract; nothing is spent.
-        BudgetExceededError: the new questions would overrun the public budget; nothing is spent.
+        PermissionDenied: ``user`` is not a steward; nothing is spent.
+        LineageError: the extract is attached to no lineage; nothing is spent.
+        BudgetExceededError: the new questions would overrun the public allocation or the cap.
+        LedgerTamperedError: the ledger cannot be trusted, or has no record of a published release.
+        ReleaseError: the releases folder cannot be written; nothing is spent.
     """
     report = progress or (lambda _m, _f: None)
     ledger = ledger or Ledger.default()
+    if seed is not None and not ledger.allow_seeded_noise:
+        raise ValueError("a seed is for tests only: pass a test ledger made with allow_seeded_noise=True.")
+    if not (isinstance(epsilon, (int, float)) and 0 < float(epsilon) < float("inf")):
+        raise ValueError("the release's total epsilon must be a finite number above 0.")
+    lineage.require_steward(user)
+    releases_dir = Path(releases_dir)
+    _check_writable(releases_dir)
+    clean_stale_builds(releases_dir)
     report("Validating the dataset", 0.0)
     ds = dataset or load_dataset(Path(data_dir))
-    fp = ds.fingerprint
-    if ledger.budget("public", fp) is None:
-        ledger.set_budget(
-            "public",
-            fp,
-            DEFAULT_PUBLIC_BUDGET,
-            set_by=f"default (analytics.release.DEFAULT_PUBLIC_BUDGET={DEFAULT_PUBLIC_BUDGET})",
-        )
+    attached = lineage.resolve(ledger, ds.source, Path(data_dir))
+    check_recorded(ledger, releases_dir, attached.lineage)
     split = split_epsilon(epsilon)
     queries_by_table = table_queries(split)
 
     # Refuse the whole release before spending anything if its new questions do not fit.
-    answered = {e.query_key for e in ledger.history(scope=None, dataset_fingerprint=fp) if e.kind == "spend"}
-    new_cost = sum(split[n] for n, q in queries_by_table.items() if query_key(q) not in answered)
-    remaining = ledger.remaining("public", fp)
-    if new_cost > remaining + 1e-12:
-        budget = ledger.budget("public", fp)
-        raise BudgetExceededError(
-            principal=principal,
-            scope="public",
-            dataset_fingerprint=fp,
-            epsilon_requested=new_cost,
-            epsilon_remaining=remaining,
-            epsilon_total=budget,
-        )
+    answered = ledger.answered(attached.lineage, attached.extract_id, "public")
+    new_cost = sum(
+        ledger.charge_of(attached.lineage, epsilon=split[n])
+        for n, q in queries_by_table.items()
+        if query_key(q) not in answered
+    )
+    if new_cost > 0:
+        ledger.check_affordable(attached.lineage, "public", new_cost)
 
     ctx = BuildContext(ds.source)
     entries: dict[str, dict[str, Any]] = {}
@@ -184,15 +274,16 @@ def build_release(
             return _to_parquet_bytes(spec.build(ctx, eps, privacy.seed_for(seed, i)))
 
         result = ledger.spend_or_reuse(
-            principal=principal,
+            principal=user.name,
+            lineage=attached.lineage,
+            extract_id=attached.extract_id,
             scope="public",
-            dataset_fingerprint=fp,
             query=queries_by_table[spec.name],
             epsilon=eps,
             compute=compute,
         )
         ctx.published[spec.name] = pd.read_parquet(io.BytesIO(result.answer))
-        spent += result.epsilon_charged
+        spent += result.charged
         reused += 0.0 if not result.reused else eps
         entries[spec.name] = {"ledger_entry_id": result.entry_id, "reused_stored_answer": result.reused}
     tables = dict(ctx.published)
@@ -201,36 +292,52 @@ def build_release(
 
     report("Writing the release", 0.95)
     payload = {name: _to_parquet_bytes(df) for name, df in tables.items()}
-    digest = hashlib.sha256(fp.encode())
-    for name in sorted(payload):
-        digest.update(name.encode() + hashlib.sha256(payload[name]).digest())
-    release_id = f"{fp[:10]}-{digest.hexdigest()[:10]}"
-    releases_dir = Path(releases_dir)
+    digest = ledger.key.mac(
+        "release",
+        attached.extract_id + "".join(f"|{n}:{hashlib.sha256(payload[n]).hexdigest()}" for n in sorted(payload)),
+    )
+    now = datetime.now(UTC)
+    fresh_id = f"{attached.lineage}-{now:%Y%m%d}-{secrets.token_hex(3)}"
+    record = ledger.record_release(
+        lineage=attached.lineage,
+        extract_id=attached.extract_id,
+        release_id=fresh_id,
+        digest=digest,
+        principal=user.name,
+    )
+    release_id = record.detail["release_id"]
     final = releases_dir / release_id
+    sizes = {n: len(d) for n, d in tables.items()}
     if (final / MANIFEST).exists():
         report("Done (identical release already published)", 1.0)
-        return BuildResult(final, release_id, spent, reused, True, {n: len(d) for n, d in tables.items()})
+        return BuildResult(final, release_id, spent, reused, True, sizes)
 
-    loss = ledger.total_spent(fp)
+    status = ledger.status(attached.lineage)
+    total_eps, total_delta = status.epsilon_at()
+    published_at = datetime.fromisoformat(record.created_at)
     manifest: dict[str, Any] = {
         "release_id": release_id,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "label": f"{attached.label} release (published {published_at:%-d %b %Y})",
+        "created_at": published_at.isoformat(timespec="seconds"),
         "code_version": _code_version(),
-        "dataset_fingerprint": fp,
-        "dataset_description": (
-            "the bundled synthetic sample (fictional districts and students)"
-            if Path(data_dir).resolve() == config.SAMPLE_DATA_DIR.resolve()
-            else f"dataset folder {Path(data_dir).name}"
-        ),
+        "lineage": attached.lineage,
+        "dataset_description": status.description,
+        "extract": {"number": attached.number, "label": attached.label},
         "unit_of_privacy": "student (all of a student's rows in every table)",
+        "accounting": status.accounting,
         "epsilon_total": float(sum(split.values())),
         "delta_total": 0.0,
-        "dataset_privacy_loss": {
-            "epsilon": loss.epsilon,
-            "delta": loss.delta,
-            "public_budget": ledger.budget("public", fp),
+        "lineage_privacy_loss": {
+            "unit": status.unit,
+            "spent": status.spent,
+            "epsilon": total_eps,
+            "delta": total_delta,
+            "cap": status.cap,
+            "public_allocation": status.allocations.get("public", (0.0, 0.0))[0],
+            "note": "the most privacy loss any one student of this population bears so far, over every extract, "
+            "release and researcher query",
         },
-        "ledger_head": ledger.verify().head_hash,
+        "ledger": {"entry_id": record.entry_id, "entry_hash": record.entry_hash},
         "tables": {},
     }
     for spec in TABLES:
@@ -244,28 +351,51 @@ def build_release(
             "mechanism": spec.mechanism,
             "contribution_bound": spec.contribution_bound,
             "bounds": spec.bounds,
-            "rows": len(tables[spec.name]),
+            "rows": sizes[spec.name],
             **entries[spec.name],
         }
-    manifest["tables"]["schools"] = {
-        "file": "schools.parquet",
-        "title": "Schools (public list)",
-        "description": "The public list of schools; not noisy, not about students.",
-        "noisy": False,
-        "epsilon": 0.0,
-        "rows": len(ctx.lists.schools),
-    }
-    manifest["tables"]["districts"] = {
-        "file": "districts.parquet",
-        "title": "Districts (public list)",
-        "description": "The public list of districts; not noisy, not about students.",
-        "noisy": False,
-        "epsilon": 0.0,
-        "rows": len(ctx.lists.districts),
-    }
+    for name, title in (("schools", "Schools (public list)"), ("districts", "Districts (public list)")):
+        manifest["tables"][name] = {
+            "file": f"{name}.parquet",
+            "title": title,
+            "description": f"The public list of {name}; not noisy, not about students.",
+            "noisy": False,
+            "epsilon": 0.0,
+            "rows": sizes[name],
+        }
+    _write_atomically(releases_dir, release_id, payload, manifest)
+    report("Done", 1.0)
+    return BuildResult(final, release_id, spent, reused, False, sizes)
 
-    releases_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".building-{release_id}-", dir=releases_dir))
+
+def build_sample_release(
+    releases_dir: Path,
+    *,
+    ledger: Ledger | None = None,
+    progress: Callable[[str, float], None] | None = None,
+) -> BuildResult:
+    """The dashboard's first start: register the bundled sample's lineage (once) and release it.
+
+    The registration is the steward path run for the bundled synthetic sample only
+    (:func:`analytics.lineage.bootstrap_sample`), recorded in the ledger like any act.
+    """
+    from analytics import config
+
+    ledger = ledger or Ledger.default()
+    ds = load_dataset(config.SAMPLE_DATA_DIR)
+    lineage.bootstrap_sample(ledger, ds.source, config.SAMPLE_DATA_DIR)
+    system = User(lineage.SAMPLE_PRINCIPAL, "steward")
+    return build_release(
+        config.SAMPLE_DATA_DIR, releases_dir, user=system, ledger=ledger, progress=progress, dataset=ds
+    )
+
+
+def _write_atomically(releases_dir: Path, release_id: str, payload: dict[str, bytes], manifest: dict[str, Any]) -> None:
+    final = releases_dir / release_id
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f"{_BUILDING}{os.getpid()}-", dir=releases_dir))
+    except OSError as exc:
+        raise ReleaseError(f"cannot write release {release_id} to {releases_dir}: {exc.strerror or exc}.") from None
     try:
         for name, data in payload.items():
             (tmp / f"{name}.parquet").write_bytes(data)
@@ -274,14 +404,13 @@ def build_release(
             with f.open("rb") as fh:
                 os.fsync(fh.fileno())
         os.rename(tmp, final)  # atomic on one file system: readers see all of it or nothing
-    except FileExistsError:
-        shutil.rmtree(tmp, ignore_errors=True)  # a concurrent build published the same release
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        if not (final / MANIFEST).exists():
-            raise OSError(f"could not write release {release_id} to {releases_dir}: {exc}") from exc
-    report("Done", 1.0)
-    return BuildResult(final, release_id, spent, reused, False, {n: len(d) for n, d in tables.items()})
+        if not (final / MANIFEST).exists():  # else a concurrent build published the same release
+            raise ReleaseError(
+                f"could not write release {release_id} to {releases_dir} ({exc.strerror or exc}); its answers are "
+                "stored in the ledger, so building it again spends nothing."
+            ) from None
 
 
 # ---------------------------------------------------------------------------
@@ -307,16 +436,35 @@ class Release:
             ) from None
 
 
+def _valid_id(release_id: object) -> bool:
+    return isinstance(release_id, str) and RELEASE_ID_PATTERN.fullmatch(release_id) is not None
+
+
 def list_releases(releases_dir: Path) -> list[dict[str, Any]]:
-    """Manifests of the complete releases in ``releases_dir``, newest first."""
+    """Manifests of the complete releases in ``releases_dir``, newest first.
+
+    A folder counts only if it is a real folder (not a link) whose name is a valid
+    release id equal to its manifest's ``release_id``; anything else is skipped.
+    """
     releases_dir = Path(releases_dir)
     if not releases_dir.is_dir():
         return []
     found = []
     for d in releases_dir.iterdir():
+        if d.name.startswith(".") or not _valid_id(d.name) or d.is_symlink() or not d.is_dir():
+            continue
         m = d / MANIFEST
-        if d.is_dir() and not d.name.startswith(".") and m.is_file():
-            found.append(json.loads(m.read_text(encoding="utf-8")))
+        if m.is_symlink() or not m.is_file():
+            continue
+        try:
+            manifest = json.loads(m.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(manifest, dict) or manifest.get("release_id") != d.name:
+            continue
+        if not isinstance(manifest.get("tables"), dict) or not isinstance(manifest.get("created_at"), str):
+            continue
+        found.append(manifest)
     return sorted(found, key=lambda m: (m["created_at"], m["release_id"]), reverse=True)
 
 
@@ -325,13 +473,23 @@ def load_release(releases_dir: Path, release_id: str | None = None) -> Release:
 
     Raises:
         FileNotFoundError: no release there, or no release with that id.
+        ReleaseError: the id is malformed, or a table file is missing or not a plain file.
     """
+    if release_id is not None and not _valid_id(release_id):
+        raise ReleaseError("a release id is 3-91 lower-case letters, digits and dashes.")
     manifests = list_releases(releases_dir)
     if not manifests:
-        raise FileNotFoundError(f"no release in {releases_dir}; build one with `python -m analytics release`")
+        raise FileNotFoundError(
+            f"no release in {releases_dir}; a steward builds one with `python -m analytics release DATASET_DIR`"
+        )
     chosen = manifests[0] if release_id is None else next((m for m in manifests if m["release_id"] == release_id), None)
     if chosen is None:
-        raise FileNotFoundError(f"no release {release_id!r} in {releases_dir}")
+        raise FileNotFoundError(f"no release {release_id} in {releases_dir}")
     path = Path(releases_dir) / chosen["release_id"]
-    tables = {name: pd.read_parquet(path / info["file"]) for name, info in chosen["tables"].items()}
+    tables = {}
+    for name, info in chosen["tables"].items():
+        file = path / str(info.get("file", ""))
+        if file.parent != path or file.is_symlink() or not file.is_file():
+            raise ReleaseError(f"release {chosen['release_id']}: table file for {name!r} is missing or not a file.")
+        tables[name] = pd.read_parquet(file)
     return Release(chosen["release_id"], path, chosen, tables)

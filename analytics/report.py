@@ -714,27 +714,29 @@ def _fmt_eps(value: Any) -> str:
 def release_facts(release: Release) -> list[tuple[str, Any]]:
     """(item, value) pairs that identify the release behind the report."""
     m = release.manifest
-    loss = m.get("dataset_privacy_loss", {}) or {}
+    loss = m.get("lineage_privacy_loss", {}) or {}
+    extract = m.get("extract", {}) or {}
     return [
         ("Report", REPORT_TITLE),
         ("Release id", release.release_id),
-        ("Dataset", m.get("dataset_description", "")),
-        ("Dataset fingerprint (SHA-256)", m.get("dataset_fingerprint", "")),
+        ("Student population (lineage)", m.get("lineage", "")),
+        ("Population", m.get("dataset_description", "")),
+        ("Extract", f"extract {extract.get('number', '?')} of the population: {extract.get('label', '')}"),
         ("Release created (UTC)", _created(release).isoformat(timespec="seconds")),
         ("Code version", m.get("code_version", "")),
         ("Total epsilon of this release", _epsilon_total(release)),
         ("Total delta of this release", float(m.get("delta_total", 0.0))),
-        ("Cumulative epsilon spent on this dataset", float(loss.get("epsilon", math.nan))),
-        ("Public budget of this dataset (epsilon)", float(loss.get("public_budget", math.nan))),
+        ("Cumulative epsilon borne by each student of the population", float(loss.get("epsilon", math.nan))),
+        (f"Cap of the population ({loss.get('unit', 'epsilon')})", float(loss.get("cap", math.nan))),
         ("Unit of privacy", m.get("unit_of_privacy", "")),
-        ("Ledger head", m.get("ledger_head", "")),
+        ("Ledger entry recording the release", (m.get("ledger", {}) or {}).get("entry_id", "")),
     ]
 
 
 def methodology_notes(release: Release) -> list[tuple[str, str, str]]:
     """(section, topic, text) rows summarising docs/metrics.md and docs/privacy.md for this release."""
     eps = _fmt_eps(_epsilon_total(release))
-    loss = release.manifest.get("dataset_privacy_loss", {}) or {}
+    loss = release.manifest.get("lineage_privacy_loss", {}) or {}
     small, rate_moe = privacy.SMALL_CELL_STUDENTS, privacy.UNRELIABLE_RATE_MOE * 100
     rel_count, rel_amount = privacy.UNRELIABLE_RELATIVE_MOE * 100, privacy.UNRELIABLE_RELATIVE_MOE_AMOUNT * 100
     d = "Definitions"
@@ -835,9 +837,9 @@ def methodology_notes(release: Release) -> list[tuple[str, str, str]]:
         ),
         (
             p,
-            "Cumulative epsilon on this dataset",
-            f"{_fmt_eps(loss.get('epsilon'))} of a public budget of "
-            f"{_fmt_eps(loss.get('public_budget'))}: losses of all releases of the same data add up.",
+            "Cumulative epsilon of the student population",
+            f"{_fmt_eps(loss.get('epsilon'))}, under a cap of {_fmt_eps(loss.get('cap'))}: the losses of every "
+            "extract, release and researcher query on the same students add up, and no spender can pass the cap.",
         ),
         (
             p,

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analytics import config
-from analytics.release import Release, build_release, list_releases, load_release
+from analytics.release import Release, build_sample_release, list_releases, load_release
 
 #: Colour-blind-safe palette (Okabe-Ito); meaning is never carried by colour alone.
 COLOURS = {"reliable": "#0072B2", "rough": "#E69F00", "unreliable": "#999999", "state": "#009E73"}
@@ -52,7 +52,7 @@ def ensure_release() -> None:
         def progress(message: str, fraction: float) -> None:
             bar.progress(min(max(fraction, 0.0), 1.0), text=message)
 
-        result = build_release(config.SAMPLE_DATA_DIR, releases_dir(), progress=progress)
+        result = build_sample_release(releases_dir(), progress=progress)
         s.update(label=f"Release {result.release_id} is ready", state="complete", expanded=False)
     _manifests.clear()
 
@@ -73,7 +73,7 @@ def release_picker() -> None:
         return
     ids = [m["release_id"] for m in manifests]
     labels = {
-        m["release_id"]: f"{m['created_at'][:10]} · ε={m['epsilon_total']:g} · {m['release_id']}" for m in manifests
+        m["release_id"]: f"{m.get('label', m['release_id'])} · ε={m['epsilon_total']:g}" for m in manifests
     }
     wanted = st.query_params.get("release")
     index = ids.index(wanted) if wanted in ids else 0

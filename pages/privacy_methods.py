@@ -6,12 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from analytics import privacy
-from analytics.ledger import Ledger
+from analytics.ledger import Ledger, LedgerError, LineageError
 from pages.common import FLAG_WORDS, current_release
 
 release = current_release()
 m = release.manifest
-fp = m["dataset_fingerprint"]
+loss = m["lineage_privacy_loss"]
 
 st.title("Privacy and methods")
 st.markdown(
@@ -21,11 +21,12 @@ then has random noise added (differential privacy), so that no figure, and no co
 reveals whether any one student is in the data. The protection is counted per **student**: each
 student's rows in every table together count as one.
 
-This release (`{release.release_id}`, published {m["created_at"][:10]}) spent a total privacy loss of
-**ε = {m["epsilon_total"]:g}**. Across every release of this dataset the loss so far is
-**ε = {m["dataset_privacy_loss"]["epsilon"]:g}** of a public budget of
-**ε = {m["dataset_privacy_loss"]["public_budget"]:g}**. Asking the same question again returns the same
-published answer and costs nothing, so refreshing or downloading never weakens the protection.
+This release ({m["label"]}) spent a privacy loss of **ε = {m["epsilon_total"]:g}**. Privacy loss is counted
+per **student population** (here: {m["dataset_description"]}), over every extract, release and researcher
+query together. When this release was published, the students of this population had borne at most
+**ε = {loss["epsilon"]:g}** in all, under a **cap of {loss["unit"]} = {loss["cap"]:g}** that no spender can pass.
+Asking the same question again returns the same published answer and costs nothing, so refreshing or
+downloading never weakens the protection.
 
 **Margins of error.** Every figure has a 95% margin of error: the range within which the noise-free
 figure lies 95 times out of 100. It covers the privacy noise only; it is not a sampling margin, and it
@@ -83,21 +84,47 @@ st.dataframe(
 )
 st.caption(f"For a table that spends ε = {eps_rate:g}, as the district opt-out table does.")
 
-st.subheader("Ledger of privacy spends on this dataset")
-ledger = Ledger.default()
-entries = ledger.history(dataset_fingerprint=fp)
-if entries:
+st.subheader("The privacy ledger of this student population")
+try:
+    ledger = Ledger.default()
+    status = ledger.status(m["lineage"])
+    entries = ledger.history(lineage=m["lineage"])
+except LineageError:
+    st.info("This machine's ledger does not hold this population: the release was built elsewhere.")
+except LedgerError as exc:
+    st.error(f"The ledger cannot be read: {exc}")
+else:
+    eps_now, delta_now = status.epsilon_at()
+    researchers = sum(spent for scope, (_, spent) in status.allocations.items() if scope.startswith("researcher:"))
+    st.markdown(
+        f"Now: **ε = {eps_now:g}** borne by each student at most, of a cap of {status.unit} = {status.cap:g} "
+        f"({status.remaining:g} left). Public releases: {status.allocations.get('public', (0.0, 0.0))[1]:g}; "
+        f"researchers' tables, together: {researchers:g}."
+    )
+    kinds = {
+        "lineage": "population registered",
+        "cap": "cap changed",
+        "allocation": "allocation set",
+        "policy": "per-query maximum set",
+        "extract": "extract attached",
+        "release": "release published",
+    }
     st.dataframe(
         pd.DataFrame(
             [
                 {
+                    "Entry": e.entry_id,
                     "When (UTC)": e.created_at[:19].replace("T", " "),
-                    "What": "budget set" if e.kind == "budget" else (e.query or {}).get("table", e.query_key[:12]),
-                    "Who": e.principal,
-                    "Budget": e.scope,
-                    "ε spent": e.epsilon if e.kind == "spend" else None,
-                    "Budget total": e.epsilon_total if e.kind == "budget" else None,
-                    "Entry hash": e.entry_hash[:16],
+                    "What": (e.query or {}).get("table") or (e.query or {}).get("population") or "table"
+                    if e.kind == "spend"
+                    else kinds[e.kind],
+                    "Spender": "public releases"
+                    if e.scope == "public"
+                    else ("a researcher" if (e.scope or "").startswith("researcher:") else "steward"),
+                    f"Spent ({status.unit})": e.charge if e.kind == "spend" else None,
+                    f"Limit set ({status.unit})": e.amount
+                    if e.kind in ("lineage", "cap", "allocation", "policy")
+                    else None,
                 }
                 for e in entries
             ]
@@ -106,9 +133,8 @@ if entries:
         width="stretch",
     )
     st.caption(
-        f"Every entry chains the hash of the one before it; the release recorded ledger head {m['ledger_head'][:16]}."
+        "Every entry chains the hash of the one before it and the ledger is sealed with a key kept apart from it; "
+        f"this release is ledger entry {m['ledger']['entry_id']}."
     )
-else:
-    st.info("This machine's ledger has no entries for this dataset: the release was built elsewhere.")
 
-st.caption(f"Dataset fingerprint {fp}. Code version {m['code_version']}.")
+st.caption(f"Release {release.release_id}. Code version {m['code_version']}.")

@@ -1,79 +1,121 @@
-"""Ledger administration (stewards only): allocations, the public budget, and the full ledger."""
+"""Ledger administration (stewards only): a population's cap, allocations, per-query maximum, and the ledger."""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from analytics import config
-from analytics.ledger import Ledger, LedgerTamperedError
-from analytics.validate import validate_dataset
+from analytics.ledger import Ledger, LedgerError, LedgerTamperedError
+from pages.common import current_release
 from pages.signin import require
 
 user = require("administer")
 st.title("Privacy budgets and ledger")
-report = validate_dataset(config.data_dir())
-if report.fingerprint is None:
-    st.error(report.text())
+
+try:
+    ledger = Ledger.default()
+    names = ledger.lineages()
+except LedgerError as exc:
+    st.error(str(exc), icon=":material/error:")
     st.stop()
-fp = report.fingerprint
-ledger = Ledger.default()
-st.caption(
-    f"Dataset {config.data_dir()} · fingerprint {fp[:16]} · total privacy loss so far "
-    f"ε = {ledger.total_spent(fp).epsilon:g}"
+if not names:
+    st.info("No student population is registered yet: `python -m analytics lineage register NAME --cap EPSILON ...`.")
+    st.stop()
+viewed = current_release().manifest.get("lineage")
+name = st.selectbox(
+    "Student population (lineage)",
+    names,
+    index=names.index(viewed) if viewed in names else 0,
+    help="Defaults to the population of the release shown in the sidebar.",
 )
+status = ledger.status(name)
+unit = "ε" if status.unit == "epsilon" else "ρ"
+eps_now, delta_now = status.epsilon_at()
+st.caption(f"{status.description}")
+c1, c2, c3 = st.columns(3)
+c1.metric(f"Cap ({unit})", f"{status.cap:g}", help="The most privacy loss any one student may bear, ever.")
+c2.metric(f"Spent by everyone ({unit})", f"{status.spent:g}", help="Public releases and all researchers together.")
+c3.metric(f"Left under the cap ({unit})", f"{status.remaining:g}")
 
-st.subheader("Set a budget")
-with st.form("set_budget"):
-    scope_kind = st.radio("Budget", ["researcher allocation", "public releases"], horizontal=True)
-    name = st.text_input("Researcher name (for an allocation)")
-    epsilon = st.number_input("Total ε", min_value=0.0, max_value=100.0, value=1.0, step=0.5)
-    if st.form_submit_button("Set"):
-        scope = "public" if scope_kind == "public releases" else f"researcher:{name.strip()}"
-        try:
-            ledger.set_budget(scope, fp, float(epsilon), set_by=user.name)
-            st.success(f"{scope}: budget ε = {epsilon:g}, recorded in the ledger.")
-        except ValueError as exc:
-            st.error(f"Refused: {exc}")
-
-scopes = sorted({e.scope for e in ledger.history(dataset_fingerprint=fp)})
-st.subheader("Budgets")
+st.subheader("Allocations")
 st.dataframe(
     pd.DataFrame(
         [
-            {
-                "Budget": s,
-                "Total ε": ledger.budget(s, fp),
-                "Spent ε": ledger.spent(s, fp),
-                "Remaining ε": ledger.remaining(s, fp),
-            }
-            for s in scopes
-        ]
+            {"Spender": scope, f"Allocated ({unit})": allocated, f"Spent ({unit})": spent}
+            for scope, (allocated, spent) in status.allocations.items()
+        ],
+        columns=["Spender", f"Allocated ({unit})", f"Spent ({unit})"],
     ),
     hide_index=True,
 )
+st.caption(
+    f"Allocations may add up to more than the cap; the cap is checked at every spend. One researcher query may "
+    f"cost at most {unit} = {status.max_query:g}."
+)
 
-st.subheader("Full ledger")
+with st.form("set_allocation"):
+    st.markdown("**Set an allocation**")
+    scope_kind = st.radio("For", ["a researcher", "public releases"], horizontal=True)
+    who = st.text_input("Researcher's user name (for a researcher)")
+    amount = st.number_input(f"Allocation ({unit})", min_value=0.0, max_value=float(status.cap), value=0.0, step=0.5)
+    if st.form_submit_button("Set allocation"):
+        scope = "public" if scope_kind == "public releases" else f"researcher:{who.strip()}"
+        try:
+            ledger.set_allocation(name, scope, float(amount), principal=user.name)
+        except (LedgerError, ValueError) as exc:
+            st.error(f"Refused: {exc}")
+        else:
+            st.success(f"{scope}: allocation {unit} = {amount:g}, recorded in the ledger.")
+
+with st.form("set_limits"):
+    st.markdown("**Change the cap or the per-query maximum**")
+    new_cap = st.number_input(f"Cap ({unit})", min_value=0.0, value=float(status.cap), step=0.5)
+    new_max = st.number_input(f"Most one query may cost ({unit})", min_value=0.0, value=float(status.max_query))
+    if st.form_submit_button("Save"):
+        try:
+            if new_cap != status.cap:
+                ledger.set_cap(name, float(new_cap), principal=user.name)
+            if new_max != status.max_query:
+                ledger.set_max_query(name, float(new_max), principal=user.name)
+        except (LedgerError, ValueError) as exc:
+            st.error(f"Refused: {exc}")
+        else:
+            st.success("Saved in the ledger.")
+
+st.subheader("Extracts and releases")
+st.dataframe(
+    pd.DataFrame(
+        [{"Extract": x.number, "Label": x.label, "Attached (UTC)": x.attached_at[:10]} for x in status.extracts],
+        columns=["Extract", "Label", "Attached (UTC)"],
+    ),
+    hide_index=True,
+)
+st.caption("Extracts are attached from the command line: `python -m analytics lineage attach NAME DIR --user YOU`.")
+
+st.subheader("Full ledger of this population")
 try:
     head = ledger.verify()
-    st.success(f"The hash chain is intact: {head.n_entries} entries, head {head.head_hash[:16]}.")
+    st.success(f"The ledger verifies: {head.n_entries} entries; chain, seal and anchor intact.")
 except LedgerTamperedError as exc:
     st.error(str(exc))
-entries = ledger.history(dataset_fingerprint=fp)
 st.dataframe(
     pd.DataFrame(
         [
             {
-                "Id": e.entry_id,
+                "Entry": e.entry_id,
                 "When (UTC)": e.created_at[:19].replace("T", " "),
                 "Kind": e.kind,
                 "Who": e.principal,
-                "Budget": e.scope,
-                "ε": e.epsilon if e.kind == "spend" else e.epsilon_total,
-                "What": (e.query or {}).get("table") or (e.query or {}).get("population") or "",
-                "Hash": e.entry_hash[:12],
+                "Spender": e.scope or "",
+                f"Spent ({unit})": e.charge if e.kind == "spend" else None,
+                f"Limit set ({unit})": e.amount if e.kind in ("lineage", "cap", "allocation", "policy") else None,
+                "What": (e.query or {}).get("table")
+                or (e.query or {}).get("population")
+                or e.detail.get("label")
+                or e.detail.get("release_id")
+                or "",
             }
-            for e in entries
+            for e in ledger.history(lineage=name)
         ]
     ),
     hide_index=True,

@@ -9,10 +9,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from analytics import builder, config
+from analytics import builder, config, lineage
 from analytics.catalog import BuildContext
-from analytics.ledger import BudgetExceededError, Ledger
+from analytics.ledger import Ledger, LedgerError
 from analytics.validate import Dataset, DataValidationError, load_dataset
+from pages.common import current_release
 from pages.signin import require
 
 user = require("query")
@@ -34,14 +35,27 @@ try:
 except DataValidationError as exc:
     st.error(str(exc))
     st.stop()
-ledger = Ledger.default()
-fp = dataset.fingerprint
-remaining = ledger.remaining(user.budget_scope, fp)
-allocation = ledger.budget(user.budget_scope, fp)
+try:
+    ledger = Ledger.default()
+    attached = lineage.resolve(ledger, dataset.source, dataset.path)
+    status = ledger.status(attached.lineage)
+except LedgerError as exc:
+    st.error(str(exc), icon=":material/error:")
+    st.stop()
+allocation, spent = status.allocations.get(user.budget_scope, (0.0, 0.0))
+remaining = max(0.0, min(allocation - spent, status.remaining))
+unit = "ε" if status.unit == "epsilon" else "ρ"
 st.caption(
-    f"Your allocation on this dataset: ε = {allocation if allocation is not None else 0:g}; "
-    f"remaining ε = {remaining:g}."
+    f"Data: extract {attached.number} ({attached.label}) of the student population **{attached.lineage}** "
+    f"({status.description}). Your allocation: {unit} = {allocation:g}; remaining {unit} = {remaining:g}; one "
+    f"query may cost at most {unit} = {status.max_query:g}."
 )
+viewed = current_release().manifest.get("lineage")
+if viewed != attached.lineage:
+    st.warning(
+        f"The dashboard is showing a release of another population ({viewed}); this builder queries "
+        f"{attached.lineage}, set by the server's ANALYTICS_DATA_DIR."
+    )
 
 population = st.selectbox(
     "Population", list(builder.POPULATIONS), key="population", help="Who is counted. Descriptions below."
@@ -70,7 +84,14 @@ if "years_out" in pop.dimensions:
     )
     if years:
         filters["years_out"] = tuple(years)
-epsilon = st.number_input("Privacy cost ε", min_value=0.01, max_value=10.0, value=0.5, step=0.05, key="epsilon")
+epsilon = st.number_input(
+    "Privacy cost ε",
+    min_value=0.01,
+    max_value=float(max(status.max_query, 0.01)),
+    value=float(min(0.25, status.max_query)),
+    step=0.05,
+    key="epsilon",
+)
 
 request = builder.TableRequest(
     population, measure, tuple(group_by), float(epsilon), outcome if outcome != "—" else None, filters
@@ -91,8 +112,8 @@ st.dataframe(builder.preview(checked), hide_index=True)
 confirm = st.checkbox(f"I understand this spends ε = {checked.epsilon:g} unless it was asked before", key="confirm")
 if st.button("Run the query", disabled=not confirm, type="primary", key="run"):
     try:
-        st.session_state["last_result"] = builder.run(checked, dataset, user.name, ledger, ctx=ctx)
-    except BudgetExceededError as exc:
+        st.session_state["last_result"] = builder.run(checked, dataset, user, ledger, ctx=ctx)
+    except (LedgerError, builder.RequestError) as exc:
         st.error(str(exc))
     else:
         st.rerun()  # so the allocation shown above is the one after this spend
@@ -100,7 +121,7 @@ if st.button("Run the query", disabled=not confirm, type="primary", key="run"):
 result = st.session_state.get("last_result")
 if result is not None:
     st.subheader("Result")
-    spent = "the stored answer, free" if result.spend.reused else f"spent ε = {result.spend.epsilon_charged:g}"
+    spent = "the stored answer, free" if result.spend.reused else f"spent {unit} = {result.spend.charged:g}"
     st.success(f"Done: {spent}. Every value has its 95% margin of error and a reliability flag in words.")
     st.dataframe(result.table, hide_index=True, width="stretch")
     buf = io.BytesIO()
@@ -117,18 +138,21 @@ if result is not None:
     )
 
 st.subheader("Your history")
-mine = [e for e in ledger.history(scope=user.budget_scope, dataset_fingerprint=fp)]
+mine = ledger.history(lineage=attached.lineage, scope=user.budget_scope)
 if mine:
     st.dataframe(
         pd.DataFrame(
             [
                 {
                     "When (UTC)": e.created_at[:19].replace("T", " "),
-                    "What": e.kind,
-                    "ε": e.epsilon if e.kind == "spend" else e.epsilon_total,
-                    "Query": json.dumps({k: v for k, v in (e.query or {}).items() if k not in ("kind", "version")})[
-                        :200
-                    ],
+                    "What": "query" if e.kind == "spend" else "allocation set",
+                    f"Spent ({unit})": e.charge if e.kind == "spend" else None,
+                    f"Allocation ({unit})": e.amount if e.kind == "allocation" else None,
+                    "Query": ", ".join(
+                        f"{k}: {v}"
+                        for k, v in (e.query or {}).items()
+                        if k not in ("kind", "version") and v not in (None, [], {})
+                    )[:200],
                 }
                 for e in mine
             ]

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from analytics import config
-from analytics.ledger import Ledger
-from analytics.release import build_release
+# Keys and ledgers of tests never touch the real ones: one steward key per test session,
+# outside every analytics home (set before anything loads the default key).
+_KEY_DIR = Path(tempfile.mkdtemp(prefix="slds-test-key-"))
+os.environ["ANALYTICS_KEY_FILE"] = str(_KEY_DIR / "steward.key")
+os.environ.pop("ANALYTICS_LEDGER", None)
+
+from analytics.ledger import Ledger  # noqa: E402
+from analytics.release import build_sample_release  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +25,7 @@ def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("analytics_home")
     old = os.environ.get("ANALYTICS_HOME")
     os.environ["ANALYTICS_HOME"] = str(home)
-    build_release(config.SAMPLE_DATA_DIR, home / "releases", ledger=Ledger(home / "ledger.sqlite3"))
+    build_sample_release(home / "releases", ledger=Ledger(home / "ledger.sqlite3"))
     yield home
     if old is None:
         os.environ.pop("ANALYTICS_HOME", None)

@@ -1,10 +1,10 @@
-"""Tests of the privacy-budget ledger (analytics/ledger.py)."""
+"""The privacy ledger (analytics/ledger.py): one cap per student population, sealed, refusing when untrusted."""
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -17,23 +17,39 @@ from typing import Any
 import pytest
 
 from analytics.ledger import (
-    GENESIS_HASH,
     BudgetExceededError,
     Ledger,
+    LedgerError,
     LedgerTamperedError,
-    PrivacyLoss,
+    LineageError,
     normalize_query,
     query_key,
 )
+from analytics.seal import StewardKey, StewardKeyError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FP = "3f2a1b0c9d8e" + "7" * 52  # a 64-hex dataset fingerprint
-OTHER_FP = "ab" * 32
+X1 = "a1" * 32  # keyed extract identities (any lower-case hex)
+X2 = "b2" * 32
+L = "maine-slds"
+
+
+def make_key(folder: Path) -> StewardKey:
+    return StewardKey.load(folder / "keys" / "steward.key", home=folder / "home")
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(tmp_path / "ledger.sqlite3")
+def key(tmp_path: Path) -> StewardKey:
+    return make_key(tmp_path)
+
+
+@pytest.fixture
+def ledger(tmp_path: Path, key: StewardKey) -> Ledger:
+    led = Ledger(tmp_path / "home" / "ledger.sqlite3", key=key)
+    led.register_lineage(L, cap=2.0, description="Maine students 2011-2025", principal="sam")
+    led.set_allocation(L, "public", 1.5, principal="sam")
+    led.set_allocation(L, "researcher:ann", 1.0, principal="sam")
+    led.attach_extract(L, X1, label="2025 extract", principal="sam")
+    return led
 
 
 class Counter:
@@ -50,9 +66,10 @@ class Counter:
 
 def spend(ledger: Ledger, query: dict[str, Any], /, epsilon: float = 0.25, **kwargs: Any) -> Any:
     args: dict[str, Any] = {
-        "principal": "release-builder",
+        "principal": "builder",
+        "lineage": L,
+        "extract_id": X1,
         "scope": "public",
-        "dataset_fingerprint": FP,
         "query": query,
         "epsilon": epsilon,
         "compute": Counter(),
@@ -61,386 +78,244 @@ def spend(ledger: Ledger, query: dict[str, Any], /, epsilon: float = 0.25, **kwa
     return ledger.spend_or_reuse(**args)
 
 
-def raw_sql(path: Path, sql: str, params: tuple[Any, ...] = ()) -> None:
+def raw_sql(path: Path, *statements: str) -> None:
     """Change the ledger file behind the ledger's back, as an attacker with file access would."""
     with closing(sqlite3.connect(path)) as conn:
         for trigger in ("entries_no_update", "entries_no_delete", "answers_no_update", "answers_no_delete"):
             conn.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-        conn.execute(sql, params)
+        for sql in statements:
+            conn.execute(sql)
+        conn.commit()
+
+
+def restore_triggers(path: Path) -> None:
+    from analytics.ledger import _TRIGGERS
+
+    with closing(sqlite3.connect(path)) as conn:
+        for sql in _TRIGGERS.values():
+            conn.execute(sql)
         conn.commit()
 
 
 # ----------------------------------------------------------------------------- basics
 
 
-def test_spend_decreases_remaining_and_is_recorded(ledger: Ledger) -> None:
-    assert ledger.budget("public", FP) is None
-    assert ledger.set_budget("public", FP, 1.0, set_by="data-steward") == 1
-    assert ledger.budget("public", FP) == 1.0
-    assert ledger.remaining("public", FP) == 1.0
-
-    result = spend(ledger, {"table": "acgr", "by": ["district"]}, epsilon=0.25)
-
-    assert result.reused is False
-    assert result.epsilon_charged == 0.25
-    assert result.answer == b"answer-1"
-    assert result.entry_id == 2
-    assert ledger.spent("public", FP) == 0.25
-    assert ledger.remaining("public", FP) == 0.75
-    entries = ledger.history()
-    assert [e.kind for e in entries] == ["budget", "spend"]
-    budget_entry, spend_entry = entries
-    assert budget_entry.principal == "data-steward"
-    assert (budget_entry.epsilon_total, budget_entry.epsilon, budget_entry.query_json) == (1.0, 0.0, None)
-    assert spend_entry.principal == "release-builder"
-    assert spend_entry.scope == "public"
-    assert spend_entry.dataset_fingerprint == FP
-    assert spend_entry.query_json == '{"by":["district"],"table":"acgr"}'
-    assert spend_entry.query_key == query_key({"table": "acgr", "by": ["district"]})
-    assert spend_entry.query == {"table": "acgr", "by": ["district"]}
-    assert (spend_entry.epsilon, spend_entry.delta, spend_entry.epsilon_total) == (0.25, 0.0, None)
-    assert spend_entry.created_at.endswith("+00:00")
-    assert budget_entry.prev_hash == GENESIS_HASH
-    assert spend_entry.prev_hash == budget_entry.entry_hash
-    head = ledger.verify()
-    assert (head.n_entries, head.head_hash) == (2, spend_entry.entry_hash)
+def test_queries_normalise_to_one_key() -> None:
+    assert normalize_query({"table": "acgr", "by": ("district",)}) == '{"by":["district"],"table":"acgr"}'
+    assert query_key({"b": 1, "a": 2}) == query_key({"a": 2, "b": 1})
 
 
-def test_spend_past_budget_is_refused_and_spends_nothing(ledger: Ledger) -> None:
-    ledger.set_budget("public", FP, 1.0, set_by="data-steward")
-    spend(ledger, {"q": 1}, epsilon=0.75)
+def test_spend_is_charged_to_the_scope_and_the_lineage(ledger: Ledger) -> None:
+    first = spend(ledger, {"table": "acgr"}, epsilon=0.5)
+    assert (first.reused, first.charged) == (False, 0.5)
+    status = ledger.status(L)
+    assert status.spent == 0.5 and status.allocations["public"] == (1.5, 0.5)
+    assert status.allocations["researcher:ann"] == (1.0, 0.0)
+    assert [e.kind for e in ledger.history(lineage=L)] == [
+        "lineage",
+        "policy",
+        "allocation",
+        "allocation",
+        "extract",
+        "spend",
+    ]
+
+
+def test_same_question_same_extract_same_scope_is_answered_once(ledger: Ledger) -> None:
     compute = Counter()
-
-    with pytest.raises(BudgetExceededError) as caught:
-        spend(ledger, {"q": 2}, epsilon=0.5, principal="ann", compute=compute)
-
-    assert str(caught.value) == (
-        "Refused: 'ann' asked for epsilon=0.5 under scope 'public' on dataset 3f2a1b0c9d8e, "
-        "but only epsilon=0.25 of 1 remains in that budget; nothing was spent."
-    )
-    err = caught.value
-    assert (err.principal, err.scope, err.epsilon_requested) == ("ann", "public", 0.5)
-    assert (err.epsilon_remaining, err.epsilon_total, err.dataset_fingerprint) == (0.25, 1.0, FP)
-    assert compute.calls == 0
-    assert ledger.spent("public", FP) == 0.75
-    assert len(ledger.history()) == 2
-    # What is left can still be spent exactly.
-    assert spend(ledger, {"q": 3}, epsilon=0.25).epsilon_charged == 0.25
-    assert ledger.remaining("public", FP) == 0.0
-    ledger.verify()
+    first = spend(ledger, {"table": "acgr"}, compute=compute)
+    again = spend(ledger, {"table": "acgr"}, compute=compute)
+    assert again.reused and again.answer == first.answer and again.charged == 0.0 and compute.calls == 1
+    assert ledger.status(L).spent == 0.25
 
 
-def test_spend_without_budget_is_refused(ledger: Ledger) -> None:
+def test_stored_answers_never_cross_scopes(ledger: Ledger) -> None:
+    public = spend(ledger, {"table": "acgr"})
+    theirs = spend(ledger, {"table": "acgr"}, scope="researcher:ann", compute=Counter("ann"))
+    assert not theirs.reused and theirs.answer != public.answer
+    assert ledger.status(L).spent == 0.5
+
+
+def test_a_refreshed_extract_is_a_new_question_on_the_same_cap(ledger: Ledger) -> None:
+    spend(ledger, {"table": "acgr"}, epsilon=1.0)
+    ledger.attach_extract(L, X2, label="2026 refresh", principal="sam")
+    with pytest.raises(BudgetExceededError, match=r"allocation of 'public' has only epsilon=0\.5"):
+        spend(ledger, {"table": "acgr"}, extract_id=X2, epsilon=1.0)
+    refreshed = spend(ledger, {"table": "acgr"}, extract_id=X2, epsilon=0.5)
+    assert not refreshed.reused and ledger.status(L).spent == 1.5
+
+
+def test_the_cap_binds_every_spender_together_and_a_refusal_spends_nothing(ledger: Ledger) -> None:
+    spend(ledger, {"q": 1}, epsilon=1.5)  # public allocation exhausted; 0.5 left under the cap of 2
+    spend(ledger, {"q": 2}, scope="researcher:ann", epsilon=0.5)
+    before = ledger.history()
     compute = Counter()
-    with pytest.raises(BudgetExceededError, match=r"no budget has been set.*nothing was spent\.") as caught:
-        spend(ledger, {"q": 1}, scope="researcher:bob", principal="bob", compute=compute)
-    assert "'bob'" in str(caught.value)
-    assert "'researcher:bob'" in str(caught.value)
-    assert "3f2a1b0c9d8e" in str(caught.value)
-    assert caught.value.epsilon_total is None
-    assert compute.calls == 0
-    assert ledger.history() == []
-    assert ledger.remaining("researcher:bob", FP) == 0.0
+    with pytest.raises(BudgetExceededError, match="cap") as refused:
+        spend(ledger, {"q": 3}, scope="researcher:ann", epsilon=0.25, compute=compute)
+    assert refused.value.limit == "cap" and "nothing was spent" in str(refused.value)
+    assert compute.calls == 0 and ledger.history() == before and ledger.status(L).spent == 2.0
 
 
-def test_budget_is_per_dataset(ledger: Ledger) -> None:
-    ledger.set_budget("public", OTHER_FP, 5.0, set_by="data-steward")
-    with pytest.raises(BudgetExceededError):
-        spend(ledger, {"q": 1})
-
-
-# ------------------------------------------------------------------------- reuse
-
-
-def test_identical_queries_share_one_answer_and_spend_once(ledger: Ledger) -> None:
-    ledger.set_budget("public", FP, 1.0, set_by="data-steward")
-    ledger.set_budget("researcher:ann", FP, 1.0, set_by="irb")
+def test_per_query_maximum_refuses_before_anything_is_spent(ledger: Ledger) -> None:
+    ledger.set_max_query(L, 0.3, principal="sam")
     compute = Counter()
-    query_a = {"table": "acgr", "filters": {"year": 2023, "district": "D01"}, "by": ["school"]}
-    query_b = {"by": ["school"], "filters": {"district": "D01", "year": 2023}, "table": "acgr"}
-    assert normalize_query(query_a) == normalize_query(query_b)
-
-    first = spend(ledger, query_a, compute=compute)
-    again = [spend(ledger, query_b, compute=compute) for _ in range(3)]
-    # Whoever asks, under whatever scope, gets the stored answer for free.
-    other = spend(ledger, query_a, compute=compute, principal="ann", scope="researcher:ann")
-
-    assert compute.calls == 1
-    assert first.reused is False
-    for result in [*again, other]:
-        assert result.reused is True
-        assert result.answer == first.answer == b"answer-1"
-        assert result.entry_id == first.entry_id
-        assert result.epsilon_charged == 0.0
-    assert ledger.spent("public", FP) == 0.25
-    assert ledger.spent("researcher:ann", FP) == 0.0
-    assert len(ledger.history(dataset_fingerprint=FP)) == 3
+    with pytest.raises(BudgetExceededError, match="per-query maximum"):
+        spend(ledger, {"q": 1}, scope="researcher:ann", epsilon=0.31, compute=compute)
+    assert compute.calls == 0 and ledger.status(L).spent == 0.0
+    assert not spend(ledger, {"q": 1}, scope="researcher:ann", epsilon=0.3).reused
 
 
-def test_reuse_is_per_dataset(ledger: Ledger) -> None:
-    ledger.set_budget("public", FP, 1.0, set_by="data-steward")
-    ledger.set_budget("public", OTHER_FP, 1.0, set_by="data-steward")
-    first = spend(ledger, {"q": 1}, compute=Counter("fp"))
-    second = spend(ledger, {"q": 1}, dataset_fingerprint=OTHER_FP, compute=Counter("other"))
-    assert (first.reused, second.reused) == (False, False)
-    assert first.answer != second.answer
-    assert ledger.total_spent(FP).epsilon == ledger.total_spent(OTHER_FP).epsilon == 0.25
+def test_nothing_creates_a_budget_implicitly(ledger: Ledger) -> None:
+    with pytest.raises(LineageError, match="not attached"):
+        spend(ledger, {"q": 1}, extract_id=X2)
+    with pytest.raises(BudgetExceededError, match="only epsilon=0 of 0"):
+        spend(ledger, {"q": 1}, scope="researcher:zed")
+    with pytest.raises(LineageError, match="no student population"):
+        spend(ledger, {"q": 1}, lineage="other-lineage")
+    assert ledger.status(L).spent == 0.0
+
+
+def test_steward_limits_are_checked(ledger: Ledger) -> None:
+    with pytest.raises(LineageError, match="above the cap"):
+        ledger.set_allocation(L, "researcher:bob", 2.5, principal="sam")
+    spend(ledger, {"q": 1}, epsilon=1.0)
+    with pytest.raises(LineageError, match="cannot go below"):
+        ledger.set_allocation(L, "public", 0.5, principal="sam")
+    with pytest.raises(LineageError, match="given back"):
+        ledger.set_cap(L, 0.5, principal="sam")
+    with pytest.raises(LineageError, match="already registered"):
+        ledger.register_lineage(L, cap=9, description="again", principal="sam")
+    with pytest.raises(LineageError, match="already attached to lineage"):
+        ledger.register_lineage("other", cap=1, description="x", principal="sam")
+        ledger.attach_extract("other", X1, label="same rows", principal="sam")
+    with pytest.raises(LineageError, match="lineage name"):
+        ledger.register_lineage("Bad Name!", cap=1, description="x", principal="sam")
 
 
 def test_failed_compute_records_nothing(ledger: Ledger) -> None:
-    ledger.set_budget("public", FP, 1.0, set_by="data-steward")
+    def boom() -> bytes:
+        raise RuntimeError("mechanism failed")
 
-    def broken() -> bytes:
-        raise RuntimeError("noise source unavailable")
-
-    with pytest.raises(RuntimeError, match="noise source unavailable"):
-        spend(ledger, {"q": 1}, compute=broken)
-    with pytest.raises(TypeError, match="bytes"):
-        spend(ledger, {"q": 1}, compute=lambda: "not bytes")
-    assert ledger.spent("public", FP) == 0.0
-    assert len(ledger.history()) == 1
-    assert spend(ledger, {"q": 1}).reused is False
-    ledger.verify()
+    before = ledger.history()
+    with pytest.raises(RuntimeError):
+        spend(ledger, {"q": 1}, compute=boom)
+    assert ledger.history() == before
 
 
-# ------------------------------------------------------------------------ budgets
+def test_zcdp_lineage_adds_rho_and_states_epsilon_at_delta(tmp_path: Path, key: StewardKey) -> None:
+    led = Ledger(tmp_path / "home" / "z.sqlite3", key=key)
+    led.register_lineage("zed", cap=1.0, description="zCDP population", principal="sam", accounting="zcdp")
+    led.set_allocation("zed", "public", 1.0, principal="sam")
+    led.attach_extract("zed", X1, label="x", principal="sam")
+    a = led.spend_or_reuse(
+        principal="b",
+        lineage="zed",
+        extract_id=X1,
+        scope="public",
+        query={"q": 1},
+        epsilon=0.0,
+        rho=0.1,
+        compute=lambda: b"g",
+    )
+    b = led.spend_or_reuse(
+        principal="b", lineage="zed", extract_id=X1, scope="public", query={"q": 2}, epsilon=0.5, compute=lambda: b"l"
+    )
+    assert a.charged == 0.1 and b.charged == pytest.approx(0.125)  # pure epsilon costs epsilon^2 / 2
+    status = led.status("zed")
+    eps, delta = status.epsilon_at(1e-10)
+    assert status.spent == pytest.approx(0.225) and delta == 1e-10
+    assert eps == pytest.approx(0.225 + 2 * (0.225 * 23.02585093) ** 0.5)
 
 
-def test_budget_cannot_be_set_below_spent(ledger: Ledger) -> None:
-    ledger.set_budget("researcher:ann", FP, 2.0, set_by="irb")
-    spend(ledger, {"q": 1}, epsilon=1.5, scope="researcher:ann", principal="ann")
+# ----------------------------------------------------------------------- concurrency
 
-    with pytest.raises(ValueError, match=r"epsilon=1\.5 is already spent") as caught:
-        ledger.set_budget("researcher:ann", FP, 1.0, set_by="irb")
-    assert "'researcher:ann'" in str(caught.value)
-    assert ledger.budget("researcher:ann", FP) == 2.0
-    assert len(ledger.history()) == 2
-
-    # Down to exactly what is spent, then up again: the latest setting is in force.
-    ledger.set_budget("researcher:ann", FP, 1.5, set_by="irb")
-    assert ledger.remaining("researcher:ann", FP) == 0.0
-    ledger.set_budget("researcher:ann", FP, 3.0, set_by="irb")
-    assert ledger.budget("researcher:ann", FP) == 3.0
-    assert ledger.remaining("researcher:ann", FP) == 1.5
-    assert [e.epsilon_total for e in ledger.history(scope="researcher:ann") if e.kind == "budget"] == [
-        2.0,
-        1.5,
-        3.0,
-    ]
-    ledger.verify()
+N_WORKERS = 4
+QUERIES_PER_WORKER = 20
+EPSILON = 0.125
 
 
-def test_researchers_budgets_are_independent_and_total_sums_all_scopes(ledger: Ledger) -> None:
-    ledger.set_budget("public", FP, 1.0, set_by="data-steward")
-    ledger.set_budget("researcher:ann", FP, 1.0, set_by="irb")
-    ledger.set_budget("researcher:bob", FP, 0.5, set_by="irb")
-
-    spend(ledger, {"q": "p"}, epsilon=0.25, delta=1e-6)
-    spend(ledger, {"q": "a1"}, epsilon=0.75, scope="researcher:ann", principal="ann")
-    spend(ledger, {"q": "b1"}, epsilon=0.5, scope="researcher:bob", principal="bob", delta=1e-7)
-    with pytest.raises(BudgetExceededError, match="'researcher:bob'"):
-        spend(ledger, {"q": "b2"}, epsilon=0.125, scope="researcher:bob", principal="bob")
-    # Bob's exhausted budget does not touch Ann's.
-    spend(ledger, {"q": "a2"}, epsilon=0.25, scope="researcher:ann", principal="ann")
-
-    assert ledger.spent("researcher:ann", FP) == 1.0
-    assert ledger.spent("researcher:bob", FP) == 0.5
-    assert ledger.remaining("researcher:ann", FP) == 0.0
-    assert ledger.remaining("public", FP) == 0.75
-    total = ledger.total_spent(FP)
-    assert total.epsilon == 0.25 + 0.75 + 0.5 + 0.25
-    assert math.isclose(total.delta, 1.1e-6, rel_tol=1e-12)
-    assert ledger.total_spent(OTHER_FP) == PrivacyLoss(epsilon=0.0, delta=0.0)
-
-    ann = ledger.history(principal="ann")
-    assert [e.query for e in ann] == [{"q": "a1"}, {"q": "a2"}]
-    assert [e.kind for e in ledger.history(scope="researcher:bob")] == ["budget", "spend"]
-    assert len(ledger.history(scope="researcher:ann", dataset_fingerprint=OTHER_FP)) == 0
-
-
-@pytest.mark.parametrize(
-    ("change", "error", "message"),
-    [
-        ({"epsilon": 0}, ValueError, "epsilon must be > 0"),
-        ({"epsilon": -1.0}, ValueError, "epsilon must be > 0"),
-        ({"epsilon": math.nan}, ValueError, "epsilon must be finite"),
-        ({"epsilon": math.inf}, ValueError, "epsilon must be finite"),
-        ({"epsilon": True}, TypeError, "epsilon must be a number"),
-        ({"delta": 1.0}, ValueError, r"delta must be in \[0, 1\)"),
-        ({"delta": -1e-9}, ValueError, r"delta must be in \[0, 1\)"),
-        ({"principal": " "}, ValueError, "principal must be a non-empty string"),
-        ({"scope": "admin"}, ValueError, "scope must be 'public' or 'researcher:<name>'"),
-        ({"scope": "researcher:"}, ValueError, "scope must be"),
-        ({"scope": "researcher:ann lee"}, ValueError, "scope must be"),
-        ({"dataset_fingerprint": "not-hex"}, ValueError, "hex string"),
-        ({"dataset_fingerprint": ""}, ValueError, "hex string"),
-        ({"query": {}}, ValueError, "query is empty"),
-        ({"query": {"x": {1, 2}}}, ValueError, "canonical JSON"),
-        ({"query": {"x": math.nan}}, ValueError, "canonical JSON"),
-    ],
-)
-def test_spend_validates_inputs(ledger: Ledger, change: dict[str, Any], error: type, message: str) -> None:
-    ledger.set_budget("public", FP, 10.0, set_by="data-steward")
-    compute = Counter()
-    with pytest.raises(error, match=message):
-        spend(ledger, {"q": 1}, compute=compute, **change)
-    assert compute.calls == 0
-    assert len(ledger.history()) == 1
-
-
-def test_set_budget_validates_inputs(ledger: Ledger) -> None:
-    with pytest.raises(ValueError, match="epsilon_total must be >= 0"):
-        ledger.set_budget("public", FP, -1.0, set_by="data-steward")
-    with pytest.raises(ValueError, match="finite"):
-        ledger.set_budget("public", FP, math.inf, set_by="data-steward")
-    with pytest.raises(ValueError, match="set_by"):
-        ledger.set_budget("public", FP, 1.0, set_by="")
-    with pytest.raises(ValueError, match="scope"):
-        ledger.set_budget("researchers", FP, 1.0, set_by="irb")
-    assert ledger.history() == []
-
-
-def test_uppercase_fingerprint_is_the_same_dataset(ledger: Ledger) -> None:
-    ledger.set_budget("public", FP.upper(), 1.0, set_by="data-steward")
-    assert ledger.budget("public", FP) == 1.0
-    assert spend(ledger, {"q": 1}, dataset_fingerprint=FP.upper()).reused is False
-    assert spend(ledger, {"q": 1}).reused is True
-
-
-def test_default_ledger_lives_in_analytics_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANALYTICS_HOME", str(tmp_path / "home"))
-    ledger = Ledger.default()
-    assert ledger.path == tmp_path / "home" / "ledger.sqlite3"
-    ledger.set_budget("public", FP, 1.0, set_by="data-steward")
-    assert Ledger(tmp_path / "home" / "ledger.sqlite3").budget("public", FP) == 1.0
-
-
-def test_state_survives_reopening(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    first = Ledger(path)
-    first.set_budget("public", FP, 1.0, set_by="data-steward")
-    answer = spend(first, {"q": 1}).answer
-    second = Ledger(path)
-    assert second.spent("public", FP) == 0.25
-    assert spend(second, {"q": 1}).answer == answer
-    with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-
-
-# -------------------------------------------------------------------- concurrency
-
-N_WORKERS = 8
-QUERIES_PER_WORKER = 12
-EPSILON = 0.125  # binary-exact, so the budget below allows exactly 32 spends
-BUDGET = 4.0
-
-
-def _spend_worker(path: str, worker: int, start: Any, results: Any) -> None:
-    """Run in a child process: spend distinct queries against the shared public budget."""
+def _spend_worker(path: str, key_path: str, home: str, scope: str, start: Any, results: Any) -> None:
     try:
-        ledger = Ledger(path)
+        ledger = Ledger(path, key=StewardKey.load(Path(key_path), home=Path(home)))
         start.wait(60)
-        # One question every worker asks: exactly one of them pays for it.
-        shared = ledger.spend_or_reuse(
-            principal=f"worker-{worker}",
-            scope="researcher:shared",
-            dataset_fingerprint=FP,
-            query={"question": "shared"},
-            epsilon=EPSILON,
-            compute=lambda: f"shared answer drawn by worker {worker}".encode(),
-        )
-        spent_ids = [shared.entry_id] if not shared.reused else []
-        refused = 0
+        spent, refused = [], 0
         for i in range(QUERIES_PER_WORKER):
             try:
-                result = ledger.spend_or_reuse(
-                    principal=f"worker-{worker}",
-                    scope="public",
-                    dataset_fingerprint=FP,
-                    query={"worker": worker, "question": i},
+                r = ledger.spend_or_reuse(
+                    principal=scope,
+                    lineage=L,
+                    extract_id=X1,
+                    scope=scope,
+                    query={"who": scope, "q": i},
                     epsilon=EPSILON,
-                    compute=lambda i=i: f"{worker}/{i}".encode(),
+                    compute=lambda i=i: f"{scope}/{i}".encode(),
                 )
             except BudgetExceededError:
                 refused += 1
             else:
-                assert not result.reused
-                spent_ids.append(result.entry_id)
-        results.put((worker, spent_ids, refused, shared.answer, None))
-    except BaseException as exc:  # report, so the parent fails with the reason instead of hanging
-        results.put((worker, [], 0, b"", repr(exc)))
+                spent.append(r.entry_id)
+        results.put((scope, spent, refused, None))
+    except BaseException as exc:
+        results.put((scope, [], 0, repr(exc)))
 
 
-def test_concurrent_spenders_never_exceed_the_budget(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    ledger = Ledger(path)
-    ledger.set_budget("public", FP, BUDGET, set_by="data-steward")
-    ledger.set_budget("researcher:shared", FP, 1.0, set_by="irb")
+def test_public_and_three_researchers_spending_at_once_never_pass_the_cap(tmp_path: Path, key: StewardKey) -> None:
+    path = tmp_path / "home" / "ledger.sqlite3"
+    ledger = Ledger(path, key=key)
+    ledger.register_lineage(L, cap=4.0, description="population", principal="sam", max_query=1.0)
+    scopes = ["public", "researcher:ann", "researcher:bob", "researcher:cy"]
+    for scope in scopes:
+        ledger.set_allocation(L, scope, 2.0, principal="sam")  # 8 allocated in all, over a cap of 4
+    ledger.attach_extract(L, X1, label="x", principal="sam")
 
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    ctx = multiprocessing.get_context(method)
-    start = ctx.Event()
-    results = ctx.Queue()
-    workers = [ctx.Process(target=_spend_worker, args=(str(path), w, start, results)) for w in range(N_WORKERS)]
-    for process in workers:
-        process.start()
+    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+    start, results = ctx.Event(), ctx.Queue()
+    home = str(tmp_path / "home")
+    workers = [
+        ctx.Process(target=_spend_worker, args=(str(path), str(key.path), home, s, start, results)) for s in scopes
+    ]
+    for w in workers:
+        w.start()
     start.set()
-    reports = [results.get(timeout=120) for _ in workers]
-    for process in workers:
-        process.join(timeout=60)
-        assert process.exitcode == 0
-    results.close()
-    results.join_thread()
+    reports = [results.get(timeout=180) for _ in workers]
+    for w in workers:
+        w.join(timeout=60)
+    assert [r[3] for r in reports] == [None] * len(scopes)
+    status = ledger.status(L)
+    assert status.spent <= status.cap + 1e-12
+    assert status.spent == pytest.approx(4.0)  # 80 attempts at 0.125 fill the cap of 4 exactly
+    assert sum(len(r[1]) for r in reports) == 32 and sum(r[2] for r in reports) == 80 - 32
+    assert all(spent <= 2.0 for _, spent in status.allocations.values())
+    ledger.verify()
 
-    errors = [report[4] for report in reports if report[4] is not None]
-    assert errors == []
-    spent_ids = sorted(entry_id for report in reports for entry_id in report[1])
-    refused = sum(report[2] for report in reports)
-    spend_entries = [e for e in ledger.history() if e.kind == "spend"]
-
-    assert ledger.spent("public", FP) <= BUDGET
-    assert ledger.spent("public", FP) == BUDGET  # 96 attempts at 0.125 exhaust 4.0 exactly
-    assert len(spent_ids) == len(set(spent_ids)) == len(spend_entries) == 32 + 1
-    assert spent_ids == [e.entry_id for e in spend_entries]
-    assert refused == N_WORKERS * QUERIES_PER_WORKER - 32
-    assert len({report[3] for report in reports}) == 1  # everyone saw the same shared answer
-    assert ledger.spent("researcher:shared", FP) == EPSILON
-    head = ledger.verify()
-    assert head.n_entries == 2 + 33
-
-
-# -------------------------------------------------------------------------- crash
 
 CRASH_SCRIPT = """
 import sys, time
 from pathlib import Path
 from analytics.ledger import Ledger
+from analytics.seal import StewardKey
 
-path, marker, fingerprint = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+path, marker, key_path, home = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
 
 def compute():
     marker.write_text("inside compute")
     time.sleep(120)
     return b"never returned"
 
-Ledger(path).spend_or_reuse(principal="doomed", scope="public", dataset_fingerprint=fingerprint,
-                            query={"table": "slow"}, epsilon=0.5, compute=compute)
+Ledger(path, key=StewardKey.load(key_path, home=home)).spend_or_reuse(
+    principal="doomed", lineage="maine-slds", extract_id="a1" * 32, scope="public",
+    query={"table": "slow"}, epsilon=0.5, compute=compute)
 """
 
 
-def test_killed_mid_spend_records_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    marker = tmp_path / "inside-compute"
-    ledger = Ledger(path)
-    ledger.set_budget("public", FP, 1.0, set_by="data-steward")
-    spend(ledger, {"table": "fast"}, epsilon=0.25)
+def test_killed_mid_spend_records_nothing(tmp_path: Path, ledger: Ledger, key: StewardKey) -> None:
+    spend(ledger, {"table": "fast"})
     before = ledger.history()
-
-    pythonpath = [str(REPO_ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(pythonpath)}
+    marker = tmp_path / "inside-compute"
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     with open(tmp_path / "child-stderr.txt", "wb") as stderr:
         child = subprocess.Popen(
-            [sys.executable, "-c", CRASH_SCRIPT, str(path), str(marker), FP],
+            [sys.executable, "-c", CRASH_SCRIPT, str(ledger.path), str(marker), str(key.path), str(tmp_path / "home")],
             cwd=REPO_ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -450,136 +325,163 @@ def test_killed_mid_spend_records_nothing(tmp_path: Path) -> None:
             deadline = time.monotonic() + 60
             while not marker.exists():
                 assert child.poll() is None, (tmp_path / "child-stderr.txt").read_text()
-                assert time.monotonic() < deadline, "the child never reached compute()"
+                assert time.monotonic() < deadline
                 time.sleep(0.02)
-            # The child holds the write lock; readers are not blocked (WAL).
-            assert ledger.spent("public", FP) == 0.25
             child.send_signal(signal.SIGKILL)
         finally:
             if child.poll() is None:
                 child.kill()
             child.wait(timeout=30)
-    assert child.returncode == -signal.SIGKILL
-
-    assert ledger.verify().n_entries == 2
     assert ledger.history() == before
-    assert ledger.spent("public", FP) == 0.25
-    # The killed spend left no answer behind: the same question is computed afresh.
     retry = spend(ledger, {"table": "slow"}, epsilon=0.5, compute=Counter("retry"))
     assert (retry.reused, retry.answer) == (False, b"retry-1")
-    assert ledger.spent("public", FP) == 0.75
     ledger.verify()
 
 
 # ------------------------------------------------------------------------- tamper
 
 
+def assert_refuses_from_now_on(ledger: Ledger, match: str) -> None:
+    """Detected by verify, and no spend (or steward act) is accepted afterwards."""
+    with pytest.raises(LedgerTamperedError, match=match):
+        ledger.verify()
+    compute = Counter()
+    with pytest.raises(LedgerTamperedError, match="Nothing was spent"):
+        spend(ledger, {"table": "after tamper"}, compute=compute)
+    assert compute.calls == 0
+    with pytest.raises(LedgerTamperedError):
+        ledger.set_allocation(L, "public", 2.0, principal="sam")
+
+
 @pytest.fixture
-def filled(tmp_path: Path) -> tuple[Ledger, Path]:
-    """A ledger with entries 1 (budget), 2, 3, 4 (spends of 0.25 on queries 1, 2, 3)."""
-    path = tmp_path / "ledger.sqlite3"
-    ledger = Ledger(path)
-    ledger.set_budget("public", FP, 1.0, set_by="data-steward")
-    for q in (1, 2, 3):
-        spend(ledger, {"q": q})
-    ledger.verify()
-    return ledger, path
+def filled(ledger: Ledger) -> Ledger:
+    for i in range(3):
+        spend(ledger, {"q": i})
+    return ledger
 
 
-def test_ledger_refuses_ordinary_updates_and_deletes(filled: tuple[Ledger, Path]) -> None:
-    _, path = filled
-    with closing(sqlite3.connect(path)) as conn:
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            conn.execute("UPDATE entries SET epsilon = 0 WHERE id = 2")
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            conn.execute("DELETE FROM entries WHERE id = 4")
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            conn.execute("UPDATE answers SET answer = x'00'")
+def test_ordinary_updates_and_deletes_are_refused(filled: Ledger) -> None:
+    with closing(sqlite3.connect(filled.path)) as conn, pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("UPDATE entries SET charge = 0")
+    with closing(sqlite3.connect(filled.path)) as conn, pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        conn.execute("DELETE FROM entries WHERE id = 8")
 
 
-def test_edited_epsilon_is_detected(filled: tuple[Ledger, Path]) -> None:
-    ledger, path = filled
-    raw_sql(path, "UPDATE entries SET epsilon = 0.0001 WHERE id = 3")
-    with pytest.raises(LedgerTamperedError, match=r"entry 3: .*was edited") as caught:
-        ledger.verify()
-    assert caught.value.entry_id == 3
+def test_edited_entry_is_detected(filled: Ledger) -> None:
+    raw_sql(filled.path, "UPDATE entries SET charge = 0.01 WHERE id = 7")
+    restore_triggers(filled.path)
+    assert_refuses_from_now_on(filled, "entry 7.*edited")
 
 
-def test_edited_budget_is_detected(filled: tuple[Ledger, Path]) -> None:
-    ledger, path = filled
-    raw_sql(path, "UPDATE entries SET epsilon_total = 100 WHERE id = 1")
-    with pytest.raises(LedgerTamperedError, match=r"entry 1: .*budget entry") as caught:
-        ledger.verify()
-    assert caught.value.entry_id == 1
+def test_dropped_guards_are_detected(filled: Ledger) -> None:
+    raw_sql(filled.path)  # drops the triggers, changes nothing else
+    assert_refuses_from_now_on(filled, "append-only guard")
 
 
-def test_deleted_entry_is_detected(filled: tuple[Ledger, Path]) -> None:
-    ledger, path = filled
-    raw_sql(path, "DELETE FROM entries WHERE id = 2")
-    with pytest.raises(LedgerTamperedError, match=r"entry 2 is missing \(deleted\)") as caught:
-        ledger.verify()
-    assert caught.value.entry_id == 2
+def test_recomputed_chain_without_the_key_is_detected(filled: Ledger) -> None:
+    """An attacker who edits a spend and recomputes every hash still cannot forge the seal."""
+    raw_sql(filled.path, "UPDATE entries SET charge = 0.01 WHERE kind = 'spend'")
+    with closing(sqlite3.connect(filled.path)) as conn:
+        from analytics.ledger import _COLUMNS, GENESIS_HASH, LedgerEntry
+
+        rows = conn.execute(f"SELECT {_COLUMNS} FROM entries ORDER BY id").fetchall()
+        prev = GENESIS_HASH
+        for row in rows:
+            e = LedgerEntry(*row)
+            fixed = LedgerEntry(**{**e.__dict__, "prev_hash": prev, "entry_hash": ""})
+            new_hash = fixed.computed_hash()
+            conn.execute("UPDATE entries SET prev_hash = ?, entry_hash = ? WHERE id = ?", (prev, new_hash, e.entry_id))
+            prev = new_hash
+        conn.commit()
+    restore_triggers(filled.path)
+    assert_refuses_from_now_on(filled, "seal does not match")
 
 
-def test_deleted_last_entry_is_detected(filled: tuple[Ledger, Path]) -> None:
-    ledger, path = filled
-    raw_sql(path, "DELETE FROM answers WHERE entry_id = 4")
-    raw_sql(path, "DELETE FROM entries WHERE id = 4")
-    with pytest.raises(LedgerTamperedError, match="last entries were deleted") as caught:
-        ledger.verify()
-    assert caught.value.entry_id == 4
-    # New entries do not paper over the hole.
-    spend(ledger, {"q": 4})
-    with pytest.raises(LedgerTamperedError, match=r"entry 4 is missing"):
-        ledger.verify()
+def test_rolled_back_ledger_is_detected(filled: Ledger, tmp_path: Path) -> None:
+    """Restoring an earlier copy of the whole file (a valid, sealed ledger) is caught by the anchor."""
+    copy = tmp_path / "backup.sqlite3"
+    with closing(sqlite3.connect(filled.path)) as src, closing(sqlite3.connect(copy)) as dst:
+        src.backup(dst)
+    spend(filled, {"q": "after backup"}, epsilon=0.5)
+    for suffix in ("-wal", "-shm"):
+        Path(str(filled.path) + suffix).unlink(missing_ok=True)
+    shutil.copy(copy, filled.path)
+    assert_refuses_from_now_on(filled, "rolled back")
 
 
-def test_deleted_entry_with_renumbering_is_detected(filled: tuple[Ledger, Path]) -> None:
-    ledger, path = filled
-    raw_sql(path, "DELETE FROM answers WHERE entry_id = 2")
-    raw_sql(path, "DELETE FROM entries WHERE id = 2")
-    raw_sql(path, "UPDATE entries SET id = id - 1 WHERE id > 2")
-    raw_sql(path, "UPDATE sqlite_sequence SET seq = 3 WHERE name = 'entries'")
-    with pytest.raises(LedgerTamperedError, match="broken link") as caught:
-        ledger.verify()
-    assert caught.value.entry_id == 2
+def test_removed_tail_is_detected(filled: Ledger) -> None:
+    raw_sql(filled.path, "DELETE FROM answers WHERE entry_id = 8", "DELETE FROM entries WHERE id = 8")
+    restore_triggers(filled.path)
+    assert_refuses_from_now_on(filled, "once held entry 8|seal|rolled back")
 
 
-def test_reordered_entries_are_detected(filled: tuple[Ledger, Path]) -> None:
-    ledger, path = filled
-    raw_sql(path, "UPDATE entries SET id = 100 WHERE id = 2")
-    raw_sql(path, "UPDATE entries SET id = 2 WHERE id = 3")
-    raw_sql(path, "UPDATE entries SET id = 3 WHERE id = 100")
-    with pytest.raises(LedgerTamperedError, match="reordered") as caught:
-        ledger.verify()
-    assert caught.value.entry_id == 2
+def test_deleted_ledger_is_detected(filled: Ledger, key: StewardKey) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(filled.path) + suffix).unlink(missing_ok=True)
+    fresh = Ledger(filled.path, key=key)  # a new empty file where the ledger was
+    with pytest.raises(LedgerTamperedError, match="deleted or replaced"):
+        fresh.register_lineage(L, cap=20, description="start again", principal="mallory")
+    assert fresh.history() == []
 
 
-def test_edited_answer_is_detected_and_never_served(filled: tuple[Ledger, Path]) -> None:
-    ledger, path = filled
-    raw_sql(path, "UPDATE answers SET answer = ? WHERE entry_id = 3", (b"a nicer number",))
-    with pytest.raises(LedgerTamperedError, match=r"entry 3: the stored answer was edited") as caught:
-        ledger.verify()
-    assert caught.value.entry_id == 3
-    with pytest.raises(LedgerTamperedError, match="entry 3"):
-        spend(ledger, {"q": 2})
-    assert spend(ledger, {"q": 1}).reused is True  # untouched answers are still served
+def test_truncated_ledger_gives_a_message_not_a_traceback(filled: Ledger, key: StewardKey) -> None:
+    with closing(sqlite3.connect(filled.path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = filled.path.read_bytes()
+    filled.path.write_bytes(data[: len(data) // 3])
+    with pytest.raises(LedgerError, match="cannot be trusted") as caught:
+        Ledger(filled.path, key=key).verify()
+    assert str(filled.path) in str(caught.value)
 
 
-def test_deleted_answer_is_detected(filled: tuple[Ledger, Path]) -> None:
-    ledger, path = filled
-    raw_sql(path, "DELETE FROM answers WHERE entry_id = 2")
-    with pytest.raises(LedgerTamperedError, match=r"entry 2: the answer .* is missing"):
-        ledger.verify()
+def test_garbage_file_is_refused_with_a_message(tmp_path: Path, key: StewardKey) -> None:
+    path = tmp_path / "home" / "ledger.sqlite3"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(LedgerError, match=r"not a readable ledger|damaged"):
+        Ledger(path, key=key).verify()
 
 
-def test_unpaid_answer_is_detected(filled: tuple[Ledger, Path]) -> None:
-    ledger, path = filled
-    key = query_key({"q": "free lunch"})
-    raw_sql(
-        path,
-        "INSERT INTO answers (dataset_fingerprint, query_key, answer, answer_sha256, entry_id) VALUES (?, ?, ?, ?, 1)",
-        (FP, key, b"forged", "0" * 64),
-    )
-    with pytest.raises(LedgerTamperedError, match="not a spend"):
-        ledger.verify()
+def test_edited_answer_is_detected_and_never_served(filled: Ledger) -> None:
+    raw_sql(filled.path, "UPDATE answers SET answer = X'00' WHERE entry_id = 7")
+    restore_triggers(filled.path)
+    with pytest.raises(LedgerTamperedError, match="stored answer was edited"):
+        filled.verify()
+    with pytest.raises(LedgerTamperedError):
+        spend(filled, {"q": 1})
+
+
+def test_edited_anchor_is_detected(filled: Ledger, key: StewardKey) -> None:
+    text = key.anchor_path.read_text().replace('"seq": 8', '"seq": 3')
+    key.anchor_path.write_text(text)
+    with pytest.raises(LedgerTamperedError, match=r"anchor file .* was edited"):
+        filled.verify()
+
+
+def test_another_key_cannot_verify_the_ledger(filled: Ledger, tmp_path: Path) -> None:
+    other = make_key(tmp_path / "elsewhere")
+    with pytest.raises(LedgerTamperedError, match="seal"):
+        Ledger(filled.path, key=other).verify()
+
+
+# ---------------------------------------------------------------------------- keys
+
+
+def test_the_key_may_not_live_in_the_analytics_home(tmp_path: Path) -> None:
+    with pytest.raises(StewardKeyError, match="inside the analytics home"):
+        StewardKey.load(tmp_path / "home" / "steward.key", home=tmp_path / "home")
+
+
+def test_the_key_is_private_and_never_printed(tmp_path: Path, key: StewardKey) -> None:
+    assert key.path.stat().st_mode & 0o777 == 0o600
+    assert key.secret.hex() not in repr(key)
+    key.path.chmod(0o644)
+    with pytest.raises(StewardKeyError, match="chmod 600"):
+        StewardKey.load(key.path, home=tmp_path / "home")
+
+
+def test_default_ledger_location_comes_from_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANALYTICS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ANALYTICS_LEDGER", str(tmp_path / "elsewhere" / "l.sqlite3"))
+    monkeypatch.setenv("ANALYTICS_KEY_FILE", str(tmp_path / "keys" / "k"))
+    assert Ledger.default().path == tmp_path / "elsewhere" / "l.sqlite3"

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 from analytics import report
-from analytics.ledger import Ledger
-from analytics.release import Release, build_release, load_release
+from analytics.release import Release, load_release
 from analytics.synth import generate
+from tests.accounting import build_test_release
 
 PAGE = re.compile(rb"/Type\s*/Page(?![s\w])")
 EVIL_NAMES = ['=HYPERLINK("http://x","y")', "+1", "-2", "@cmd"]
@@ -29,7 +29,7 @@ EVIL_NAMES = ['=HYPERLINK("http://x","y")', "+1", "-2", "@cmd"]
 def release(tmp_path_factory: pytest.TempPathFactory) -> Release:
     tmp = tmp_path_factory.mktemp("report_release")
     generate(tmp / "data", n_students=3000, seed=3)
-    build_release(tmp / "data", tmp / "rel", ledger=Ledger(tmp / "l.sqlite3"), seed=5)
+    build_test_release(tmp / "data", tmp / "rel", seed=5)
     return load_release(tmp / "rel")
 
 
@@ -110,7 +110,8 @@ def test_workbook_sheets_in_order_with_bold_frozen_headers(release: Release, wor
 def test_contents_and_properties_come_from_the_manifest(release: Release, workbook: Any) -> None:
     items = {r["Item"]: r["Value"] for r in _sheet_rows(workbook["Contents"]) if r["Item"]}
     assert items["Release id"] == release.release_id
-    assert items["Dataset fingerprint (SHA-256)"] == release.manifest["dataset_fingerprint"]
+    assert items["Student population (lineage)"] == release.manifest["lineage"]
+    assert not any("fingerprint" in str(k).lower() or "sha-256" in str(k).lower() for k in items)
     assert items["Code version"] == release.manifest["code_version"]
     assert items["Total epsilon of this release"] == pytest.approx(release.manifest["epsilon_total"])
     listed = {r["Value"] for r in _sheet_rows(workbook["Contents"]) if str(r["Item"]).startswith("Sheet ")}

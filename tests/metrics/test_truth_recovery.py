@@ -15,11 +15,10 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from analytics.ledger import Ledger
 from analytics.metrics import workforce
-from analytics.release import Release, build_release, load_release
+from analytics.release import Release, load_release
 from analytics.synth import generate
-from analytics.validate import validate_dataset
+from tests.accounting import build_test_release
 
 pytestmark = pytest.mark.slow
 N_STUDENTS = 60_000
@@ -31,9 +30,7 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> tuple[Release, Path]:
     root = tmp_path_factory.mktemp("recovery")
     data = root / "data"
     generate(data, N_STUDENTS, seed=5)
-    ledger = Ledger(root / "ledger.sqlite3")
-    ledger.set_budget("public", validate_dataset(data).fingerprint or "", 1_000.0, set_by="test")
-    build_release(data, root / "releases", epsilon=EPSILON, ledger=ledger, seed=17)
+    build_test_release(data, root / "releases", epsilon=EPSILON, seed=17)
     return load_release(root / "releases"), data / "truth"
 
 
