@@ -14,7 +14,8 @@ Definitions and sources:
 
       delta = inf_{alpha > 1} exp((alpha - 1)(alpha rho - epsilon)) / (alpha - 1) * (1 - 1/alpha)^alpha,
 
-  equivalently epsilon = inf_{alpha > 1} alpha rho + (ln(1/delta) + alpha ln(1 - 1/alpha) - ln(alpha - 1)) / (alpha - 1).
+  equivalently epsilon = inf_{alpha > 1} alpha rho
+                         + (ln(1/delta) + alpha ln(1 - 1/alpha) - ln(alpha - 1)) / (alpha - 1).
   It is what OpenDP's ``make_zCDP_to_approxDP`` implements (tests check the two agree), and it
   is never looser than the classic bound rho + 2 sqrt(rho ln(1/delta)) (BS16 Prop. 1.3), which
   :func:`rho_to_epsilon_bun_steinke` keeps for comparison and as a fallback.

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -153,7 +154,7 @@ def discrete_laplace_moe(scale: float, confidence: float = 0.95) -> float:
 @functools.lru_cache(maxsize=256)
 def _gaussian_table(sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """Support and exact mass of the discrete Gaussian, truncated where the tail is below 1e-300."""
-    half = int(math.ceil(40 * sigma)) + 10
+    half = math.ceil(40 * sigma) + 10
     x = np.arange(-half, half + 1)
     logw = -(x.astype(float) ** 2) / (2 * sigma * sigma)
     w = np.exp(logw - logw.max())
@@ -221,7 +222,7 @@ def _check_confidence(confidence: float) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def _opendp_measurement(kind: str, scale: float):  # type: ignore[no-untyped-def]
+def _opendp_measurement(kind: str, scale: float) -> Any:
     import opendp.prelude as dp
 
     dp.enable_features("contrib")

@@ -125,7 +125,7 @@ class TableGoal:
         The sigma that meets it is target * n / (1.96 * sqrt((1 - R)^2 + R^2 (k - 1))),
         expressed here as the equivalent Gaussian count margin 1.96 * sigma.
         """
-        if not (0 < target_rate_moe and reference_n > 0 and 0 <= reference_rate <= 1):
+        if not (target_rate_moe > 0 and reference_n > 0 and 0 <= reference_rate <= 1):
             raise ValueError(f"design: table {name!r} needs a positive target, a positive n and a rate in [0, 1]")
         sigma = target_rate_moe / float(expected_rate_moe(1.0, reference_n, reference_rate, categories))
         return cls(

@@ -15,20 +15,24 @@ negative), with variances v_N, v_D and covariance c:
   the data cannot tell the cell from an empty one, the ratio is meaningless (an empty cell would
   come out near 50%), and no rate is published; ``reason`` says why in words. This is also the
   condition under which Fieller's (1954) exact interval for a ratio is unbounded.
-- **Range.** The published rate and interval are clipped to [0, 1]. Clipping the point moves it
-  toward the inside of the range, so near 0% or 100% it can bias; :func:`bias_by_size_band`
+- **Range.** The interval is always clipped to [0, 1]. The point estimate is left unclipped by
+  default: with a true rate near 100% and a wide margin, clipping at 1 cuts off the high
+  errors and biases the rate down (measured in the tests). ``clip=True`` clips it too, for
+  display. Selection still biases small cells: a cell is published when its denominator came
+  out high, and the numerator shares only part of that noise; :func:`bias_by_size_band`
   measures what remains, by cell-size band.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-__all__ = ["NO_ESTIMATE_REASON", "bias_by_size_band", "rate_estimates"]
+__all__ = ["NO_ESTIMATE_REASON", "bias_by_size_band", "linearised_rates", "rate_estimates"]
 
 #: Why a rate is withheld, in words.
 NO_ESTIMATE_REASON = (
@@ -45,7 +49,7 @@ def rate_estimates(
     cov: np.ndarray | None = None,
     confidence: float = 0.95,
     bias_correction: bool = True,
-    clip: bool = True,
+    clip: bool = False,
 ) -> pd.DataFrame:
     """Rate, 95% margin and interval for every cell, or "no estimate" with its reason.
 
@@ -53,7 +57,8 @@ def rate_estimates(
     their variances and covariance (default: ``var_numerator``, i.e. the numerator is a part
     of the denominator with independent noise). Returns a DataFrame with n rows and columns
     ``rate``, ``moe``, ``lower``, ``upper`` (NaN where withheld), ``published`` (bool) and
-    ``reason`` ("" where published). Rates are shares in [0, 1] when ``clip``.
+    ``reason`` ("" where published). Rates are shares; ``lower``/``upper`` lie in [0, 1], and
+    ``rate`` too when ``clip``.
     Raises ValueError for arrays of unequal shapes, negative variances or a bad confidence.
 
     >>> out = rate_estimates(np.array([90.0, 2.0]), np.array([100.0, 3.0]), np.array([4.0, 4.0]),
@@ -80,9 +85,9 @@ def rate_estimates(
     rate = ratio - (ratio * v_d - c) / safe_d**2 if bias_correction else ratio
     var_rate = np.maximum(v_n - 2 * rate * c + rate**2 * v_d, 0.0) / safe_d**2
     moe = z * np.sqrt(var_rate)
-    lower, upper = rate - moe, rate + moe
+    lower, upper = np.clip(rate - moe, 0, 1), np.clip(rate + moe, 0, 1)
     if clip:
-        rate, lower, upper = np.clip(rate, 0, 1), np.clip(lower, 0, 1), np.clip(upper, 0, 1)
+        rate = np.clip(rate, 0, 1)
     nan = np.full_like(rate, np.nan)
     return pd.DataFrame(
         {
@@ -94,6 +99,45 @@ def rate_estimates(
             "reason": np.where(published, "", NO_ESTIMATE_REASON),
         }
     )
+
+
+def linearised_rates(
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+    var_numerator: np.ndarray,
+    var_denominator: np.ndarray,
+    reference_rate: np.ndarray,
+    reference_denominator: np.ndarray,
+    cov: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Linearised direct rates for small-area models: p_ref + (N - p_ref D) / D_ref, with their noise variance.
+
+    For cells too small for :func:`rate_estimates`, dividing by the cell's own noisy
+    denominator is both unstable and biased by selection (cells whose denominator came out
+    high are the ones that get a rate). The first-order (Woodruff 1971) linearisation around
+    a reference rate ``p_ref`` and a reference size ``D_ref`` taken from other published
+    figures (e.g. the district's other cohorts) has noise of mean exactly 0 whatever the
+    cell's own noise, and noise variance (v_N - 2 p_ref c + p_ref^2 v_D) / D_ref^2. Its only
+    error besides noise is (N - p_ref D)(1/D_ref - 1/D), small when the reference is close.
+    Shapes (n,); returns (rates, noise variances). Raises ValueError for D_ref <= 0.
+
+    >>> r, v = linearised_rates(np.array([9.0]), np.array([10.0]), np.array([4.0]), np.array([16.0]),
+    ...                         np.array([0.8]), np.array([10.0]))
+    >>> round(float(r[0]), 6), round(float(v[0]), 4)
+    (0.9, 0.0784)
+    """
+    n_hat = np.asarray(numerator, dtype=float)
+    d_hat = np.asarray(denominator, dtype=float)
+    v_n = np.asarray(var_numerator, dtype=float)
+    v_d = np.asarray(var_denominator, dtype=float)
+    p_ref = np.asarray(reference_rate, dtype=float)
+    d_ref = np.asarray(reference_denominator, dtype=float)
+    c = v_n if cov is None else np.asarray(cov, dtype=float)
+    if np.any(d_ref <= 0) or not np.all(np.isfinite(d_ref)):
+        raise ValueError("linearised_rates: reference denominators must be positive and finite")
+    rate = p_ref + (n_hat - p_ref * d_hat) / d_ref
+    var = np.maximum(v_n - 2 * p_ref * c + p_ref**2 * v_d, 0.0) / d_ref**2
+    return rate, var
 
 
 def bias_by_size_band(
@@ -121,7 +165,7 @@ def bias_by_size_band(
     e = np.asarray(estimate, dtype=float)
     edges = [*bands, np.inf]
     rows = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         label = f"{lo}+" if hi == np.inf else f"{lo}-{int(hi) - 1}"
         cell = (n >= lo) & (n < hi)
         pub = cell & np.isfinite(e)

@@ -148,7 +148,7 @@ def _restricted_loglik(a: float, y: np.ndarray, x: np.ndarray, d: np.ndarray) ->
     v = a + d
     beta, cov_beta = _gls(y, x, v)
     r = y - x @ beta
-    sign, logdet_info = np.linalg.slogdet(np.linalg.inv(cov_beta))
+    _sign, logdet_info = np.linalg.slogdet(np.linalg.inv(cov_beta))
     return float(-0.5 * (np.sum(np.log(v)) + logdet_info + np.sum(r * r / v)))
 
 
@@ -223,10 +223,8 @@ def fay_herriot(
     if a_hat == 0.0 and np.any(d == 0):
         a_hat = 1e-12  # keep gamma defined where an area is known exactly
     beta, cov_beta = _gls(y, x, a_hat + d)
-    if method == "prasad-rao":
-        var_a = 2.0 * np.sum((a_hat + d) ** 2) / m**2
-    else:
-        var_a = 2.0 / np.sum((a_hat + d) ** -2.0)
+    prasad_rao_var = 2.0 * np.sum((a_hat + d) ** 2) / m**2
+    var_a = prasad_rao_var if method == "prasad-rao" else 2.0 / np.sum((a_hat + d) ** -2.0)
 
     synthetic = x_all @ beta
     with np.errstate(invalid="ignore", divide="ignore"):
