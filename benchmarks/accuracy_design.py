@@ -254,7 +254,8 @@ def run(replications: int, scale: float) -> None:
                         "loo_missing": (~loo_ok).astype(float),
                     }
                 )
-                x = small_area.covariate_matrix(frame, ["locale", "cohort"], ["loo", "loo_missing"])
+                numeric = ["loo", "loo_missing"] if (~loo_ok).any() else ["loo"]
+                x = small_area.covariate_matrix(frame, ["locale", "cohort"], numeric)
                 d_var = lin_var + small_area.sampling_variance(loo, ref_den)
                 fit = small_area.fay_herriot(lin, d_var, x)
             else:
