@@ -644,7 +644,12 @@ class _Checker:
         )
         for name, table, column, expr in checks:
             year = getattr(self.config, name)
-            if year is None or name not in self.config.declared or table not in self.typed or column not in self.typed[table]:
+            if (
+                year is None
+                or name not in self.config.declared
+                or table not in self.typed
+                or column not in self.typed[table]
+            ):
                 continue
             self.report_rows(
                 self.file_names[table],

@@ -246,7 +246,7 @@ def test_ragged_line_is_named_by_its_line(tmp_path: Path) -> None:
     problems = _problems(folder)
     p = _one(problems, "schools.csv", "line 3", "as many fields as the header (4)")
     assert "Zanzibar" not in p
-    assert not [x for x in problems if "missing column" in x or "remove" in x and "schools.csv" in x]
+    assert not [x for x in problems if "missing column" in x or ("remove" in x and "schools.csv" in x)]
 
 
 def test_header_differing_in_case_or_spacing_gets_the_contract_name(tmp_path: Path) -> None:

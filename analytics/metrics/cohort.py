@@ -93,7 +93,7 @@ def cohort_outcomes(source: DataSource, last_school_year: int | None = None) -> 
     neither adjusted cohort or the cohort's 4 years are not over),
     acgr_school_id, acgr_district_id. Sorted by student_key.
     """
-    last = int(extract.of(source).last_school_year if last_school_year is None else last_school_year)
+    last = extract.of(source).require_years()[0] if last_school_year is None else int(last_school_year)
     return source.sql(
         f"""
         WITH hs AS (
