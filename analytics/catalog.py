@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics import privacy, publiclists, queries, schema
+from analytics import extract, privacy, publiclists, queries, schema
 from analytics.io import DataSource
 from analytics.metrics import assessment, cohort, coverage, postsecondary, subgroups, workforce
 from analytics.privacy import Bins
@@ -34,6 +34,11 @@ class BuildContext:
         self.source = source
         self.lists = publiclists.public_lists(source)
         self.published: dict[str, pd.DataFrame] = {}
+
+    @functools.cached_property
+    def extract(self) -> extract.ExtractConfig:
+        """The dataset's end years and score scales (declared in extract.json or derived from the data)."""
+        return extract.of(self.source)
 
     @functools.cached_property
     def cohort(self) -> pd.DataFrame:
@@ -114,11 +119,31 @@ _SUBGROUPS = _fixed(subgroups.SUBGROUPS)
 _SUBJECTS = _fixed(schema.SUBJECTS)
 
 
-def _feasible_years_out(df: pd.DataFrame) -> pd.DataFrame:
-    """Drop cohort x years-out cells that lie after the data end (a public rule, not a data fact)."""
-    if "cohort" in df.columns and "years_out" in df.columns:
-        df = df[df["cohort"] + 3 + df["years_out"] <= publiclists.LAST_DATA_YEAR]
-    return df.reset_index(drop=True)
+_COLLEGE_MEASURE_NAMES = frozenset(postsecondary.COLLEGE_MEASURES)
+
+
+def _observable(df: pd.DataFrame, ctx: BuildContext) -> pd.DataFrame:
+    """Drop cells whose window runs past the extract's end years: they are not yet observable.
+
+    A public rule on the cell's keys and the extract's declared (or derived) end
+    years, never on counts: a cohort cell needs its 4 years over (5 for
+    ``acgr_5yr``; 5 plus the 16-month college window for college measures); a
+    years-out cell needs calendar year ``cohort + 3 + years_out`` in the wage records.
+    """
+    if "school_year" in df.columns:
+        df = df[df["school_year"] <= ctx.extract.require_years()[0]]
+    if "cohort" not in df.columns:
+        return df.reset_index(drop=True)
+    last_school, last_wage, last_post = ctx.extract.require_years()
+    keep = df["cohort"] + 3 <= last_school
+    if "measure" in df.columns:
+        is5 = df["measure"] == "acgr_5yr"
+        keep &= ~is5 | (df["cohort"] + cohort.WINDOW_YEARS["acgr_5yr"] <= last_school)
+        is_college = df["measure"].isin(_COLLEGE_MEASURE_NAMES)
+        keep &= ~is_college | (df["cohort"] + postsecondary.COLLEGE_WINDOW_YEARS <= last_post)
+    if "years_out" in df.columns:
+        keep &= df["cohort"] + 3 + df["years_out"] <= last_wage
+    return df[keep].reset_index(drop=True)
 
 
 def rate_table(
@@ -139,7 +164,7 @@ def rate_table(
             data, {k: d(ctx) for k, d in domains.items()}, "category", categories, epsilon, rows_per_student, seed
         )
         out = queries.rates_long(hist, measures)
-        return _feasible_years_out(out.assign(n_students=out["denominator"]))
+        return _observable(out.assign(n_students=out["denominator"]), ctx)
 
     return build
 
@@ -163,9 +188,13 @@ def percentile_table(
         wide = queries.noisy_percentiles(
             data, keys, value, bins, quantiles, epsilon, seed=seed, max_rows_per_student=rows_per_student
         )
-        return _feasible_years_out(_percentiles_long(wide, list(keys), quantiles))
+        return _observable(_percentiles_long(wide, list(keys), quantiles), ctx)
 
     return build
+
+
+def _money(value: float) -> str:
+    return f"${value:,.0f}"
 
 
 def _percentiles_long(wide: pd.DataFrame, keys: list[str], quantiles: tuple[float, ...]) -> pd.DataFrame:
@@ -173,11 +202,17 @@ def _percentiles_long(wide: pd.DataFrame, keys: list[str], quantiles: tuple[floa
     for q in quantiles:
         name = f"p{round(q * 100)}"
         flags, reasons = privacy.reliability(wide["n_students"], wide[f"{name}_moe95"], wide[name], "amount")
+        top = wide[f"{name}_top_coded"].to_numpy(bool) if f"{name}_top_coded" in wide else np.zeros(len(wide), bool)
+        reasons = [
+            (f"top-coded: at least {_money(top_edge)}, the open top bin" + (f"; {r}" if r else "")) if t else r
+            for r, t, top_edge in zip(reasons, top, wide[name], strict=True)
+        ]
         parts.append(
             wide[keys].assign(
                 measure=name,
                 value=wide[name],
                 value_moe95=wide[f"{name}_moe95"],
+                top_coded=top,
                 n_students=wide["n_students"],
                 epsilon=wide["epsilon"],
                 flag=flags,
@@ -225,7 +260,11 @@ GROWTH_ROWS_PER_STUDENT = 2
 def _growth_scored(ctx: BuildContext) -> pd.DataFrame:
     model = ctx.published["growth_model"]
     pairs = assessment.growth_pairs(ctx.tests)
-    return assessment.score_growth(pairs, assessment.fit_models(model, GROWTH_MODEL_PAIRS))
+    return assessment.score_growth(pairs, assessment.fit_models(model, GROWTH_MODEL_PAIRS, _scales(ctx)))
+
+
+def _scales(ctx: BuildContext) -> dict[tuple[int, str], assessment.TransitionScale]:
+    return assessment.transition_scales(ctx.extract)
 
 
 def _growth_table(level: str) -> Builder:
@@ -245,7 +284,12 @@ def _growth_table(level: str) -> Builder:
             max_rows_per_student=GROWTH_ROWS_PER_STUDENT,
         )
         sigma = float(
-            np.mean([m.sigma for m in assessment.fit_models(ctx.published["growth_model"], GROWTH_MODEL_PAIRS)])
+            np.mean(
+                [
+                    m.sigma
+                    for m in assessment.fit_models(ctx.published["growth_model"], GROWTH_MODEL_PAIRS, _scales(ctx))
+                ]
+            )
         )
         va = queries.noisy_mean(
             scored,
@@ -288,7 +332,7 @@ def _growth_table(level: str) -> Builder:
 
 def _growth_model(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
     pairs = assessment.growth_pairs(ctx.tests)
-    return assessment.dp_growth_model(pairs, epsilon, GROWTH_MODEL_PAIRS, seed)
+    return assessment.dp_growth_model(pairs, epsilon, GROWTH_MODEL_PAIRS, seed, _scales(ctx))
 
 
 # ---------------------------------------------------------------------------
@@ -296,7 +340,9 @@ def _growth_model(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.D
 # ---------------------------------------------------------------------------
 
 _ACGR = {"acgr_4yr": cohort.ACGR4, "acgr_5yr": cohort.ACGR5}
-_TESTS_PER_STUDENT = len(schema.ASSESSED_GRADES) * len(schema.SUBJECTS)
+#: Tests a student may contribute: both subjects in each tested grade plus two repeated tested grades
+#: (retention), so a student who repeats a grade keeps every test; see docs/metrics.md for the bias left.
+_TESTS_PER_STUDENT = assessment.MAX_TESTS_PER_STUDENT
 _PROFICIENCY = {"proficiency_rate": ((True,), (True, False))}
 _YEARS3 = len(workforce.YEARS_OUT)
 
@@ -336,6 +382,7 @@ def _sector_rows(ctx: BuildContext) -> pd.DataFrame:
 _EARN_BOUNDS = {
     "earnings_2024_usd": [workforce.EARNINGS_BINS.edges[0], workforce.EARNINGS_BINS.edges[-1]],
     "bin_width_usd": 5000,
+    "top_coded_at_usd": workforce.EARNINGS_TOP_USD,
 }
 _PSEO = "PSEO: geometric noise on a histogram over fixed public bins, read as a monotone CDF"
 
@@ -434,7 +481,7 @@ TABLES: tuple[TableSpec, ...] = (
         "Proficiency rate statewide by school year and subject",
         "Share of tests at achievement level 3 or 4, all tested grades of the year.",
         _GEOMETRIC,
-        f"{_TESTS_PER_STUDENT} tests per student (grades 3-8 and 11, two subjects)",
+        f"{_TESTS_PER_STUDENT} tests per student (grades 3-8 and 11, two subjects, two repeated grades)",
         rate_table(
             _test_rows,
             {"school_year": _fixed(tuple(range(2005, 2026))), "subject": _SUBJECTS},
@@ -504,14 +551,16 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         "growth_model",
         "Growth model: noisy gain statistics by grade, subject and prior-score band",
-        "Count, sum and sum of squares of score gains (clamped to +/-60, scaled to [-1, 1]) per cell; "
+        "Count, sum and sum of squares of score gains (clamped to +/-12% of the scale width, scaled to [-1, 1]) "
+        "per cell; "
         "the conditional growth model is fitted from them.",
         "geometric count and Snapping sums (diffprivlib), epsilon split in three",
         f"{GROWTH_MODEL_PAIRS} score pairs per student",
         _growth_model,
         bounds={
-            "gain_points": [-assessment.GAIN_BOUND, assessment.GAIN_BOUND],
-            "score_range": [assessment.SCORE_LOW, assessment.SCORE_HIGH],
+            "gain_share_of_scale": assessment.GAIN_BOUND_SHARE,
+            "prior_bands": assessment.N_PRIOR_BANDS,
+            "score_scales": "declared per subject and grade in the dataset's extract.json (default 200-700)",
         },
     ),
     TableSpec(

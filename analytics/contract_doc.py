@@ -19,12 +19,35 @@ state staff who map their extracts to it. Check a folder with
 `python -m analytics validate DIR`: it names every table, column and row that breaks a rule.
 
 A dataset is a folder with one file per table, `<table>.parquet` or `<table>.csv`
-(UTF-8, header row, comma-separated). Nothing else may be in the folder except
-sub-folders, which are ignored. Loading is all-or-nothing: one broken rule and nothing is
-loaded.
+(UTF-8, a header line naming the columns, comma-separated, the same number of fields on
+every line). Every `.csv` or `.parquet` file in the folder must be one of the tables
+below; other files (a README) and sub-folders are ignored, except `extract.json`, the
+dataset's optional configuration (below). Loading is all-or-nothing: one broken rule and
+nothing is loaded.
 
-School years are named by their spring year: `2015` means 2014-15. Booleans are
-`true`/`false`. Dates are `YYYY-MM-DD`.
+School years are named by their **spring year**: `2015` means 2014-15 (not `2014-15`,
+`2014-2015` or the fall year 2014; a file whose graduates mostly start college a year
+after the fall their school year names is refused as a fall-year file). Booleans are
+`true`/`false`. Dates are `YYYY-MM-DD` (not `YYYYMMDD` or `8/29/2017`).
+
+The report names the file, the column, the lines as a spreadsheet numbers them (the
+header is line 1), the rule, how many rows break it and the expected format. It never
+shows a value from the data; student keys are masked to their first two characters.
+
+## extract.json (optional)
+
+One JSON object; every field is optional:
+
+- `last_school_year`, `last_wage_year`, `last_postsecondary_year`: the last school year
+  (spring year) of K-12 records, the last calendar year of complete wage records (all four
+  quarters) and the last calendar year of postsecondary terms. Undeclared, they are taken
+  from the data (latest school year; latest year with 4th-quarter wages; latest term).
+  Records after a declared year are refused. A figure whose window runs past them is not
+  published: it is not yet observable.
+- `score_scales`: the reporting range of the scale scores per subject, one range for all
+  grades (`{{"math": [200, 700]}}`) or one per grade (`{{"ela": {{"3": [2114, 2623]}}}}`).
+  Default 200-700. A score outside its subject and grade's range is refused; the growth
+  model's bands and gain clamp follow the declared scale.
 
 ## What is refused outright (the PII gate)
 
@@ -54,7 +77,11 @@ def _rule(col: schema.Column) -> str:
         parts.append(f"<= {col.max_value:g}")
     if col.pattern is not None and not col.pseudonymous_key:
         parts.append(f"pattern `{col.pattern}`")
+    if col.format_hint:
+        parts.append(col.format_hint)
     parts.append("may be empty" if col.nullable else "required")
+    if not col.required:
+        parts.append("optional column: may be left out of the file")
     return "; ".join(parts)
 
 
@@ -83,6 +110,11 @@ def render() -> str:
         "student: wage records are matched by SSN, so no other student can be found there."
     )
     out.append("- A student has at most one `enrollments` row per school year and school.")
+    out.append(
+        "- `postsecondary` holds one row per student, term and institution: co-enrolment at two "
+        "colleges in one term is two rows. Without `institution_id`, two rows of one term must differ "
+        "in level, control or place."
+    )
     out.append("\n## Public lists\n")
     out.append(
         "Published tables are grouped only by these lists and by the `districts` and `schools` "

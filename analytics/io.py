@@ -46,6 +46,8 @@ class DuckDBSource:
     def __init__(self, connection: duckdb.DuckDBPyConnection, table_names: Sequence[str]) -> None:
         self._con = connection
         self._tables = tuple(table_names)
+        #: The dataset's resolved :class:`analytics.extract.ExtractConfig` (end years, score scales), set on load.
+        self.extract: Any = None
 
     def tables(self) -> tuple[str, ...]:
         return self._tables
@@ -70,15 +72,17 @@ class TableFile:
 
     @property
     def format(self) -> str:
-        return self.path.suffix.lstrip(".")
+        return self.path.suffix.lstrip(".").lower()
 
 
 def find_table_files(dataset_dir: Path) -> tuple[dict[str, TableFile], list[str]]:
     """Map contract tables to their files in ``dataset_dir``.
 
     Returns the files found and a list of problems in words (a table with no
-    file, a table with both a CSV and a Parquet file, a data file that is not a
-    contract table). Sub-folders (such as a generator's ``truth/``) are ignored.
+    file, a table with both a CSV and a Parquet file, a ``.csv`` or ``.parquet``
+    file that is not a contract table, with a hint when its name differs only in
+    case). Other files (``extract.json``, a README) and sub-folders (such as a
+    generator's ``truth/``) are not data and are ignored, as the contract says.
     """
     problems: list[str] = []
     found: dict[str, TableFile] = {}
@@ -93,9 +97,11 @@ def find_table_files(dataset_dir: Path) -> tuple[dict[str, TableFile], list[str]
             found[name] = TableFile(name, candidates[0])
     for p in data_files:
         if p.stem not in schema.TABLES_BY_NAME:
+            near = [t for t in schema.TABLE_NAMES if t == p.stem.strip().lower().replace(" ", "_")]
+            hint = f"rename it to {near[0]}{p.suffix.lower()}" if near else "remove it from the folder"
             problems.append(
                 f"{p.name}: not a table of the data contract (tables are {', '.join(schema.TABLE_NAMES)}); "
-                "remove it from the folder so nothing outside the contract is read"
+                f"{hint} so nothing outside the contract is read"
             )
     return found, problems
 

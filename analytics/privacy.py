@@ -378,40 +378,80 @@ def reliability(n_students: np.ndarray, moe95: np.ndarray, value: np.ndarray, ki
 
 @dataclass(frozen=True)
 class Bins:
-    """Fixed, public histogram bins: ``edges`` ascending; values above the last edge go in the top bin."""
+    """Fixed, public histogram bins over ``edges`` (ascending).
+
+    With ``open_top`` False, values above the last edge are clamped into the last
+    bin. With ``open_top`` True there is one more, open bin ``[edges[-1], inf)``
+    (top-coding, as in Census PSEO): a percentile that lands there is published
+    as ">= edges[-1]", never as a number inside it.
+    """
 
     edges: tuple[float, ...]
+    open_top: bool = False
+
+    @property
+    def n_bins(self) -> int:
+        return len(self.edges) - (0 if self.open_top else 1)
 
     def assign(self, values: np.ndarray) -> np.ndarray:
         """Bin index of each value (clamped into the first and last bin)."""
         idx = np.searchsorted(np.asarray(self.edges), np.asarray(values, float), side="right") - 1
-        return np.clip(idx, 0, len(self.edges) - 2)
+        return np.clip(idx, 0, self.n_bins - 1)
 
 
-def percentiles_from_histogram(hist: np.ndarray, edges: Sequence[float], quantiles: Sequence[float]) -> np.ndarray:
+def _percentile_bins(h: np.ndarray, quantiles: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    total = h.sum(axis=1)
+    cdf = np.cumsum(h, axis=1)
+    bins = np.empty((h.shape[0], len(quantiles)), dtype=np.int64)
+    for j, q in enumerate(quantiles):
+        target = q * total
+        bins[:, j] = np.clip((cdf < target[:, None]).sum(axis=1), 0, h.shape[1] - 1)  # row-wise searchsorted
+    return bins, cdf, total
+
+
+def percentiles_from_histogram(
+    hist: np.ndarray, edges: Sequence[float], quantiles: Sequence[float], open_top: bool = False
+) -> np.ndarray:
     """Read percentiles off a (noisy) histogram, PSEO style.
 
     Negative counts are set to 0, the cumulative sum is a monotone CDF, and each
     percentile is interpolated linearly inside its bin. ``hist`` is (cells, bins);
-    the result is (cells, len(quantiles)); NaN where a cell's total is 0.
+    the result is (cells, len(quantiles)); NaN where a cell's total is 0. With
+    ``open_top`` the last bin is ``[edges[-1], inf)`` and a percentile in it reads
+    as ``edges[-1]``, a lower bound (see :func:`percentiles_top_coded`).
 
     >>> percentiles_from_histogram(np.array([[10, 10]]), [0, 10, 20], [0.5]).tolist()
     [[10.0]]
+    >>> percentiles_from_histogram(np.array([[40, 60]]), [0, 100], [0.25, 0.5], open_top=True).tolist()
+    [[62.5, 100.0]]
     """
     h = np.clip(np.atleast_2d(np.asarray(hist, float)), 0, None)
     e = np.asarray(edges, float)
-    total = h.sum(axis=1)
-    cdf = np.cumsum(h, axis=1)
+    if open_top:
+        e = np.append(e, e[-1])  # the open bin has no width: a percentile there reads as its lower edge
+    bins, cdf, total = _percentile_bins(h, quantiles)
     out = np.full((h.shape[0], len(quantiles)), np.nan)
+    rows = np.arange(h.shape[0])
     for j, q in enumerate(quantiles):
         target = q * total
-        b = np.clip((cdf < target[:, None]).sum(axis=1), 0, h.shape[1] - 1)  # row-wise searchsorted
-        below = np.where(b > 0, cdf[np.arange(len(b)), b - 1], 0.0)
-        in_bin = h[np.arange(len(b)), b]
+        b = bins[:, j]
+        below = np.where(b > 0, cdf[rows, np.maximum(b - 1, 0)], 0.0)
+        in_bin = h[rows, b]
         frac = np.divide(target - below, in_bin, out=np.zeros_like(target), where=in_bin > 0)
         val = e[b] + np.clip(frac, 0, 1) * (e[b + 1] - e[b])
         out[:, j] = np.where(total > 0, val, np.nan)
     return out
+
+
+def percentiles_top_coded(hist: np.ndarray, quantiles: Sequence[float]) -> np.ndarray:
+    """True where a percentile lands in the last (open, top-coded) bin of ``hist`` (cells, bins).
+
+    >>> percentiles_top_coded(np.array([[40, 60]]), [0.25, 0.5, 0.75]).tolist()
+    [[False, True, True]]
+    """
+    h = np.clip(np.atleast_2d(np.asarray(hist, float)), 0, None)
+    bins, _, total = _percentile_bins(h, quantiles)
+    return (bins == h.shape[1] - 1) & (total[:, None] > 0)
 
 
 def percentile_moe95(
@@ -422,10 +462,15 @@ def percentile_moe95(
     draws: int = 500,
     seed: int = BOOTSTRAP_SEED,
     sensitivity: int = 1,
+    open_top: bool = False,
 ) -> np.ndarray:
-    """95% margin of error of histogram percentiles by the seeded parametric bootstrap."""
+    """95% margin of error of histogram percentiles by the seeded parametric bootstrap.
+
+    With ``open_top``, a top-coded percentile's margin covers only how far below
+    the top edge the noise could move it (the value above it is not estimated).
+    """
     h = np.clip(np.atleast_2d(np.asarray(noisy_hist, float)), 0, None)
-    base = percentiles_from_histogram(h, edges, quantiles)
+    base = percentiles_from_histogram(h, edges, quantiles, open_top)
     cells, bins = h.shape
     bank = noise_bank(epsilon, sensitivity, draws * bins, seed).reshape(draws, bins)
     out = np.empty((cells, len(quantiles)))
@@ -433,7 +478,7 @@ def percentile_moe95(
     for start in range(0, cells, chunk):
         part = h[start : start + chunk]
         sims = (part[:, None, :] + bank[None, :, :]).reshape(-1, bins)  # (cells*draws, bins)
-        pct = percentiles_from_histogram(sims, edges, quantiles).reshape(len(part), draws, -1)
+        pct = percentiles_from_histogram(sims, edges, quantiles, open_top).reshape(len(part), draws, -1)
         devs = np.abs(pct - base[start : start + chunk, None, :])
         devs = np.where(np.isnan(devs), float(edges[-1] - edges[0]), devs)
         out[start : start + chunk] = np.quantile(devs, 0.95, axis=1)

@@ -311,20 +311,28 @@ def noisy_percentiles(
 
     One disjoint histogram over (cell, bin) costs ``epsilon`` once (with one row
     per student; ``max_rows_per_student`` rows scale the noise). Values outside
-    the bins are clamped into the first or last bin, so a top-coded percentile
-    reads as at most the last edge.
+    the bins are clamped into the first or last bin; with ``bins.open_top`` the
+    last bin is open above and a percentile landing there is top-coded: its value
+    is the top edge and its ``<name>_top_coded`` column is True (publish ">= top").
 
     Result columns: groups, ``n_students``, ``p25``/``p50``/... , their ``_moe95``,
-    epsilon, flag, flag_reason (judged on the median's margin).
+    their ``_top_coded`` (bool), epsilon, flag, flag_reason (judged on the median's margin).
     """
     _check(rows, domains, [value])
-    n_bins = len(bins.edges) - 1
+    n_bins = bins.n_bins
     binned = rows.assign(_bin=bins.assign(rows[value].to_numpy()))
     hist = noisy_histogram(binned, domains, "_bin", list(range(n_bins)), epsilon, max_rows_per_student, seed)
     matrix = np.clip(hist.noisy, 0, None)
-    pct = privacy.percentiles_from_histogram(matrix, bins.edges, quantiles)
+    pct = privacy.percentiles_from_histogram(matrix, bins.edges, quantiles, bins.open_top)
+    top = privacy.percentiles_top_coded(matrix, quantiles) if bins.open_top else np.zeros(pct.shape, dtype=bool)
     moe = privacy.percentile_moe95(
-        matrix, bins.edges, quantiles, epsilon, seed=bootstrap_seed, sensitivity=max_rows_per_student
+        matrix,
+        bins.edges,
+        quantiles,
+        epsilon,
+        seed=bootstrap_seed,
+        sensitivity=max_rows_per_student,
+        open_top=bins.open_top,
     )
     names = [f"p{round(q * 100)}" for q in quantiles]
     n = np.clip(hist.noisy.sum(axis=1), 0, None)  # the unfloored total is an unbiased count
@@ -333,5 +341,7 @@ def noisy_percentiles(
         out[name] = pct[:, j]
     for j, name in enumerate(names):
         out[f"{name}_moe95"] = moe[:, j]
+    for j, name in enumerate(names):
+        out[f"{name}_top_coded"] = top[:, j]
     mid = int(np.argmin(np.abs(np.asarray(quantiles) - 0.5)))
     return _flagged(out, n, moe[:, mid], pct[:, mid], "amount", epsilon)

@@ -140,6 +140,10 @@ class Column:
     nullable: bool = False
     #: A pseudonymous identifier: masked in every report and never displayed.
     pseudonymous_key: bool = False
+    #: An optional column may be left out of the file; the loader then fills it with NULL.
+    required: bool = True
+    #: How a value is written, in words, for messages and the contract document.
+    format_hint: str = ""
 
 
 @dataclass(frozen=True)
@@ -166,6 +170,14 @@ class Table:
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
+    @property
+    def required_column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    def key_columns(self, present: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+        """The primary key as checked for a file with columns ``present``: optional key columns count when present."""
+        return tuple(c for c in self.primary_key if self.column(c).required or c in present)
+
     def column(self, name: str) -> Column:
         for c in self.columns:
             if c.name == name:
@@ -184,6 +196,9 @@ def _student_key(description: str = "Pseudonymous student key assigned by the st
     )
 
 
+SCHOOL_YEAR_FORMAT = "the spring year as a whole number: 2020 for 2019-20 (not 2019-20, 2019-2020 or the fall year)"
+
+
 def _school_year(description: str) -> Column:
     return Column(
         "school_year",
@@ -192,6 +207,7 @@ def _school_year(description: str) -> Column:
         ceds="School Year (000243), spring year",
         min_value=MIN_SCHOOL_YEAR,
         max_value=MAX_SCHOOL_YEAR,
+        format_hint=SCHOOL_YEAR_FORMAT,
     )
 
 
@@ -336,7 +352,7 @@ TABLES: tuple[Table, ...] = (
             Column(
                 "scale_score",
                 "float",
-                "Scale score.",
+                "Scale score, within the subject and grade's scale declared in extract.json (default 200-700).",
                 ceds="Assessment Result Score Value",
                 min_value=0,
                 max_value=MAX_SCALE_SCORE,
@@ -368,6 +384,7 @@ TABLES: tuple[Table, ...] = (
                 ceds="School Year (000243)",
                 min_value=FIRST_SSN_SCHOOL_YEAR,
                 max_value=MAX_SCHOOL_YEAR,
+                format_hint=SCHOOL_YEAR_FORMAT,
             ),
             Column("district_id", "string", "District that asked.", ceds="Local Education Agency Identifier (000827)"),
             Column("status", "string", "provided or declined.", allowed=SSN_STATUSES),
@@ -380,11 +397,20 @@ TABLES: tuple[Table, ...] = (
     ),
     Table(
         name="postsecondary",
-        grain="student x term",
-        description="Postsecondary enrolment terms (National Student Clearinghouse style).",
+        grain="student x term x institution",
+        description=(
+            "Postsecondary enrolment terms (National Student Clearinghouse detail style): one row per student, "
+            "term and institution, so a student enrolled at two colleges in one term has two rows."
+        ),
         columns=(
             _student_key(),
-            Column("term_start", "date", "First day of the enrolled term.", ceds="Enrollment Entry Date (000097)"),
+            Column(
+                "term_start",
+                "date",
+                "First day of the enrolled term.",
+                ceds="Enrollment Entry Date (000097)",
+                format_hint="YYYY-MM-DD, such as 2017-08-29 (not 20170829 or 8/29/2017)",
+            ),
             Column(
                 "institution_level",
                 "string",
@@ -394,8 +420,18 @@ TABLES: tuple[Table, ...] = (
             ),
             Column("control", "string", "public or private.", ceds="Control of Institution (000567)", allowed=CONTROLS),
             Column("in_state", "bool", "Institution located in Maine."),
+            Column(
+                "institution_id",
+                "string",
+                "Optional: the college's identifier (such as the OPEID or the Clearinghouse college code). "
+                "Without it, two rows of one term are told apart by level, control and place.",
+                ceds="Institution IPEDS UnitID (001491) or OPEID",
+                pattern=r"^[A-Za-z0-9_-]{1,16}$",
+                nullable=True,
+                required=False,
+            ),
         ),
-        primary_key=("student_key", "term_start"),
+        primary_key=("student_key", "term_start", "institution_level", "control", "in_state", "institution_id"),
         foreign_keys=(ForeignKey(("student_key",), "students", ("student_key",)),),
     ),
     Table(

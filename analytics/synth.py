@@ -24,7 +24,8 @@ What the data look like:
   learners); postsecondary terms; quarterly UI wages (only for students whose
   SSN was provided) from a planted county labour-market effect.
 
-Planted truth (``out_dir/truth/``):
+Planted truth (``out_dir/truth/``); the generator also declares the data's end years and score
+scale in ``out_dir/extract.json``:
 
 - ``districts.parquet``: district_id, optout_propensity (planted probability
   that a non-EL family declines), n_asked, realised_optout_rate (declined /
@@ -269,6 +270,8 @@ HS_RETENTION_GRADE_WEIGHTS: tuple[float, ...] = (0.35, 0.20, 0.15, 0.30)  # grad
 # Assessments (growth model)
 # ---------------------------------------------------------------------------
 SCORE_BASE_GRADE3 = 400.0
+#: The reporting scale declared in extract.json: base 400 (+15 per grade) +/- SCORE_CLIP stays inside it.
+SCORE_SCALE_LOW, SCORE_SCALE_HIGH = 200, 700
 SCORE_GROWTH_PER_GRADE = 15.0
 SCORE_SD = 30.0
 SCORE_AUTOREGRESSION = 0.8
@@ -749,10 +752,11 @@ def _high_school_grade(t: np.ndarray, t9: np.ndarray, hs_retained_at: np.ndarray
 # ---------------------------------------------------------------------------
 def _contract_table(name: str, columns: dict[str, pa.Array]) -> pa.Table:
     spec = schema.table(name)
-    if tuple(columns) != spec.column_names:  # pragma: no cover - programming error
+    written = tuple(c for c in spec.columns if c.required or c.name in columns)  # optional columns may be left out
+    if tuple(columns) != tuple(c.name for c in written):  # pragma: no cover - programming error
         raise RuntimeError(f"{name}: columns {tuple(columns)} differ from the contract {spec.column_names}")
-    arrays = [columns[c.name].cast(_ARROW_TYPES[c.dtype]) for c in spec.columns]
-    fields = [pa.field(c.name, _ARROW_TYPES[c.dtype], nullable=c.nullable) for c in spec.columns]
+    arrays = [columns[c.name].cast(_ARROW_TYPES[c.dtype]) for c in written]
+    fields = [pa.field(c.name, _ARROW_TYPES[c.dtype], nullable=c.nullable) for c in written]
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
@@ -910,9 +914,21 @@ def generate(out_dir: Path, n_students: int, seed: int) -> dict[str, int]:
     }
     for name in schema.TABLE_NAMES:
         _write_parquet(tables[name], out_dir / f"{name}.parquet")
+    _write_extract(out_dir)
 
     _write_truth(out_dir / "truth", n, seed, keys, geo, stu, paths, ask_district, provided, truth_work)
     return {name: tables[name].num_rows for name in schema.TABLE_NAMES}
+
+
+def _write_extract(out_dir: Path) -> None:
+    """Declare the dataset's end years and score scale in ``extract.json`` (see :mod:`analytics.extract`)."""
+    config = {
+        "last_school_year": LAST_SCHOOL_YEAR,
+        "last_wage_year": LAST_DATA_YEAR,
+        "last_postsecondary_year": LAST_DATA_YEAR,
+        "score_scales": {s: [SCORE_SCALE_LOW, SCORE_SCALE_HIGH] for s in schema.SUBJECTS},
+    }
+    (out_dir / "extract.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _simulate_schooling(

@@ -170,6 +170,26 @@ def peers(release: Release, district_id: str) -> list[str]:
     return same.loc[ok, "district_id"].tolist()
 
 
+def earnings_text(value: float, top_coded: bool = False) -> str:
+    """Words for an earnings percentile: top-coded ones (in the open top bin) read as at least the top edge.
+
+    PSEO publishes a percentile that lands in the open top bin as ">= top"
+    (Census CES-WP-19-13); it is never shown as a number inside that bin.
+
+    >>> earnings_text(100_000.0, True), earnings_text(43_125.0), earnings_text(float("nan"))
+    ('>= $100,000', '$43,125', '—')
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{'>= ' if top_coded else ''}${value:,.0f}"
+
+
+def with_earnings_text(table: pd.DataFrame) -> pd.DataFrame:
+    """Add ``shown_as`` (see :func:`earnings_text`) to a percentile table; ``top_coded`` defaults to False."""
+    top = table["top_coded"].fillna(False).astype(bool) if "top_coded" in table else pd.Series(False, table.index)
+    return table.assign(top_coded=top, shown_as=[earnings_text(v, t) for v, t in zip(table["value"], top, strict=True)])
+
+
 def cohort_label(cohort: int) -> str:
     """Words for a cohort: '2011 (class of 2014)'."""
     return f"{cohort} (class of {cohort + 3})"

@@ -107,7 +107,7 @@ with st.expander("Table view and download"):
     )
 
 st.subheader("Annual earnings of the employed (2024 dollars)")
-earn = release.table(EARN[cut])
+earn = views.with_earnings_text(release.table(EARN[cut]))
 earn = earn[earn["years_out"] == int(years)]
 if cut == "district":
     earn = earn.merge(districts[["district_id", "district_name"]], on="district_id")
@@ -116,15 +116,27 @@ elif cut == "cohort":
 fig2 = go.Figure()
 for i, (q, colour) in enumerate((("p25", "#56B4E9"), ("p50", "#0072B2"), ("p75", "#CC79A7"))):
     g = earn[earn["measure"] == q].set_index(key_label).reindex(order)
+    top = g["top_coded"].fillna(False).astype(bool)
     fig2.add_trace(
         go.Scatter(
             x=g["value"],
             y=order,
             mode="markers",
             name=views.label(q),
-            marker={"color": colour, "size": 9, "symbol": ["circle", "diamond", "square"][i]},
-            error_x={"type": "data", "array": g["value_moe95"].tolist(), "color": colour, "thickness": 1.2},
-            hovertemplate="%{y}: $%{x:,.0f}<extra></extra>",
+            marker={
+                "color": colour,
+                "size": 9,
+                # a top-coded percentile is at least the top edge: an arrow pointing right, no error bar
+                "symbol": [("triangle-right" if t else ["circle", "diamond", "square"][i]) for t in top],
+            },
+            error_x={
+                "type": "data",
+                "array": g["value_moe95"].where(~top, 0).tolist(),
+                "color": colour,
+                "thickness": 1.2,
+            },
+            customdata=g["shown_as"].fillna("—").to_numpy(),
+            hovertemplate="%{y}: %{customdata}<extra></extra>",
         )
     )
 fig2.update_layout(
@@ -135,13 +147,20 @@ fig2.update_layout(
 )
 st.plotly_chart(fig2, width="stretch")
 st.caption(
-    "Percentiles by the Census PSEO method (noisy histogram of $5,000 bins); earnings above $100,000 fall "
-    "in the top bin. Dollars converted with CPI-U annual averages to 2024."
+    "Percentiles by the Census PSEO method (noisy histogram of $5,000 bins). Earnings of $100,000 and more "
+    "fall in an open top bin: a percentile that lands there is top-coded and shown as \u2265 $100,000 (a "
+    "right-pointing triangle), never as an exact figure. Dollars converted with CPI-U annual averages to 2024."
 )
 with st.expander("Table view and download"):
     long_table(
         earn.assign(value=earn["value"], measure_words=earn["measure"].map(views.label)),
-        {key_label: cut.title(), "measure_words": "Percentile", "n_students": "Employed (noisy)"},
+        {
+            key_label: cut.title(),
+            "measure_words": "Percentile",
+            "shown_as": "Published as",
+            "top_coded": "Top-coded",
+            "n_students": "Employed (noisy)",
+        },
         False,
         f"earnings_{cut}_{years}y.csv",
         "dl_earn",

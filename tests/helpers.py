@@ -52,7 +52,7 @@ def tiny_tables() -> dict[str, pd.DataFrame]:
             "school_year": [2014, 2014],
             "grade": [11, 11],
             "subject": ["math", "ela"],
-            "scale_score": [1150.0, 1120.5],
+            "scale_score": [650.0, 620.5],
             "achievement_level": [3, 2],
         }
     )

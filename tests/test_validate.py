@@ -52,7 +52,8 @@ def test_wrong_type(tmp_path: Path) -> None:
     e.loc[2, "grade"] = "twelve"
     t["enrollments"] = e
     p = _one(_problems(write_dataset(tmp_path, t)), "enrollments.csv", "'grade'", "2 value(s) are not of type int")
-    assert "row 2 grade='12.5'" in p and "row 3 grade='twelve'" in p
+    assert "lines 3, 4" in p and "expected a whole number" in p and "[rule: type int]" in p
+    assert "12.5" not in p and "twelve" not in p
 
 
 def test_wrong_type_in_parquet(tmp_path: Path) -> None:
@@ -64,14 +65,14 @@ def test_wrong_type_in_parquet(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("table", "column", "value", "words"),
     [
-        ("students", "sex", "q", "outside F/M/X"),
+        ("students", "sex", "q", "expected one of F, M, X"),
         ("enrollments", "grade", 13, "above the maximum 12"),
         ("enrollments", "school_year", 1990, "below the minimum 2000"),
         ("wages", "wages", -5.0, "below the minimum 0"),
         ("wages", "quarter", 5, "above the maximum 4"),
-        ("assessments", "achievement_level", 5, "outside 1/2/3/4"),
+        ("assessments", "achievement_level", 5, "expected one of 1, 2, 3, 4"),
         ("ssn_collection", "school_year", 2009, "below the minimum 2011"),
-        ("districts", "county", "Middlesex", "outside the 16 allowed values listed in docs/data-contract.md"),
+        ("districts", "county", "Middlesex", "one of the 16 allowed values listed in docs/data-contract.md"),
         ("students", "student_key", "K 1", "not matching the pattern"),
     ],
 )
@@ -80,7 +81,8 @@ def test_out_of_range_value(tmp_path: Path, table: str, column: str, value: obje
     df = t[table].astype({column: object})
     df.loc[0, column] = value
     t[table] = df
-    _one(_problems(write_dataset(tmp_path, t)), f"{table}.csv", f"'{column}'", words)
+    p = _one(_problems(write_dataset(tmp_path, t)), f"{table}.csv", f"'{column}'", words, "line 2")
+    assert f"={value}" not in p and f"'{value}'" not in p
 
 
 def test_missing_value(tmp_path: Path) -> None:
@@ -95,7 +97,8 @@ def test_dangling_key(tmp_path: Path) -> None:
     t["enrollments"].loc[0, "school_id"] = "S999"
     t["schools"].loc[0, "district_id"] = "D77"
     problems = _problems(write_dataset(tmp_path, t))
-    _one(problems, "enrollments.csv", "'school_id'", "do not resolve to schools.school_id", "S999")
+    p = _one(problems, "enrollments.csv", "'school_id'", "do not resolve to schools.school_id", "line 2")
+    assert "S999" not in p
     _one(problems, "schools.csv", "'district_id'", "do not resolve to districts.district_id")
 
 
@@ -103,7 +106,7 @@ def test_dangling_student_key_is_masked(tmp_path: Path) -> None:
     t = tiny_tables()
     t["assessments"].loc[0, "student_key"] = "KZZZZ9999"
     p = _one(_problems(write_dataset(tmp_path, t)), "assessments.csv", "do not resolve to students.student_key")
-    assert "KZZZZ9999" not in p and "KZ*******" in p
+    assert "KZZZZ9999" not in p and "KZ*******" in p and "line 2" in p
 
 
 def test_duplicate_key(tmp_path: Path) -> None:
@@ -230,3 +233,153 @@ def test_fingerprint_follows_bytes_not_folder(tmp_path: Path) -> None:
 
 def test_not_a_folder(tmp_path: Path) -> None:
     _one(_problems(tmp_path / "nope"), "is not a folder")
+
+
+# --- what to fix, never what was in the cell (issues 11 and 12) ----------------------------------------------
+
+
+def test_ragged_line_is_named_by_its_line(tmp_path: Path) -> None:
+    folder = write_dataset(tmp_path, tiny_tables())
+    lines = (folder / "schools.csv").read_text().splitlines()
+    lines[2] = lines[2] + ",Zanzibar"
+    (folder / "schools.csv").write_text("\n".join(lines) + "\n")
+    problems = _problems(folder)
+    p = _one(problems, "schools.csv", "line 3", "as many fields as the header (4)")
+    assert "Zanzibar" not in p
+    assert not [x for x in problems if "missing column" in x or ("remove" in x and "schools.csv" in x)]
+
+
+def test_header_differing_in_case_or_spacing_gets_the_contract_name(tmp_path: Path) -> None:
+    t = tiny_tables()
+    t["enrollments"] = t["enrollments"].rename(columns={"school_year": "School Year"})
+    problems = _problems(write_dataset(tmp_path, t))
+    _one(problems, "enrollments.csv", "'School Year'", "rename it to 'school_year'")
+    assert not [x for x in problems if "missing column" in x]
+
+
+def test_csv_without_header_row_never_prints_its_first_row(tmp_path: Path) -> None:
+    folder = write_dataset(tmp_path, tiny_tables())
+    text = (folder / "students.csv").read_text().splitlines()
+    (folder / "students.csv").write_text("\n".join(text[1:]) + "\n")
+    report = validate_dataset(folder)
+    _one([str(p) for p in report.problems], "students.csv", "not a header row", "line 1", "student_key,sex")
+    assert "KAAAA0001" not in report.text() and "Birchwater" not in report.text()
+
+
+def test_lost_leading_zeros_are_hinted(tmp_path: Path) -> None:
+    t = tiny_tables()
+    t["schools"]["school_id"] = ["0101", "0102", "0103"]
+    t["enrollments"]["school_id"] = ["101", "101", "101", "0103", "0103"]
+    p = _one(_problems(write_dataset(tmp_path, t)), "enrollments.csv", "leading zeros")
+    assert "101" not in p.replace("line", "")
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [
+        ("districts", "county", "123-45-6789"),
+        ("wages", "naics2", "123456789"),
+        ("wages", "year", 123456789),
+        ("enrollments", "grade", "123-45-6789"),
+        ("students", "sex", "Jane Doe"),
+        ("ssn_collection", "status", "jane.doe@example.org"),
+    ],
+)
+def test_no_message_quotes_a_cell_value(tmp_path: Path, table: str, column: str, value: object) -> None:
+    t = tiny_tables()
+    df = t[table].astype({column: object})
+    df.loc[0, column] = value
+    t[table] = df
+    report = validate_dataset(write_dataset(tmp_path, t))
+    text = report.text()
+    assert not report.ok
+    assert str(value) not in text and "6789" not in text and "Jane" not in text and "jane" not in text
+    p = _one([str(x) for x in report.problems], f"{table}.csv", f"'{column}'", "line 2", "[rule:")
+    assert "expected" in p
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [("2014-15", "span of two years"), ("2014-2015", "span of two years")],
+)
+def test_school_year_span_is_refused_with_the_convention(tmp_path: Path, value: str, words: str) -> None:
+    t = tiny_tables()
+    t["enrollments"] = t["enrollments"].astype({"school_year": object})
+    t["enrollments"].loc[0, "school_year"] = value
+    p = _one(_problems(write_dataset(tmp_path, t)), "enrollments.csv", "'school_year'", words)
+    assert "2020 for 2019-20" in p and value not in p
+
+
+@pytest.mark.parametrize(("value", "words"), [("20150829", "YYYYMMDD"), ("8/29/2015", "month/day/year")])
+def test_other_date_layouts_are_named(tmp_path: Path, value: str, words: str) -> None:
+    t = tiny_tables()
+    t["postsecondary"] = t["postsecondary"].astype({"term_start": object})
+    t["postsecondary"].loc[0, "term_start"] = value
+    p = _one(_problems(write_dataset(tmp_path, t)), "postsecondary.csv", "'term_start'", words, "YYYY-MM-DD")
+    assert value not in p
+
+
+def test_scores_on_another_scale_are_refused_until_declared(tmp_path: Path) -> None:
+    t = tiny_tables()
+    t["assessments"]["scale_score"] = [2450.0, 2520.0]
+    p = _one(_problems(write_dataset(tmp_path / "a", t)), "assessments.csv", "'scale_score'", "declared scale")
+    assert "extract.json" in p and "2450" not in p
+    folder = write_dataset(tmp_path / "b", t)
+    (folder / "extract.json").write_text('{"score_scales": {"math": [2000, 3000], "ela": [2000, 3000]}}')
+    assert validate_dataset(folder).ok
+
+
+def test_bad_extract_json_is_reported(tmp_path: Path) -> None:
+    folder = write_dataset(tmp_path, tiny_tables())
+    (folder / "extract.json").write_text('{"last_school_year": "2015", "score_scales": {"math": [700, 200]}}')
+    problems = _problems(folder)
+    _one(problems, "extract.json", "'last_school_year' must be a whole number")
+    _one(problems, "extract.json", "score_scales.math must be [low, high]")
+
+
+def test_records_after_a_declared_end_year_are_refused(tmp_path: Path) -> None:
+    folder = write_dataset(tmp_path, tiny_tables())
+    (folder / "extract.json").write_text('{"last_wage_year": 2015}')
+    _one(_problems(folder), "wages.csv", "'year'", "after last_wage_year")
+
+
+def test_fall_year_files_are_caught_by_the_data_own_evidence(tmp_path: Path) -> None:
+    import datetime as dt
+
+    t = tiny_tables()
+    keys = [f"KFALL{i:04d}" for i in range(60)]
+    t["students"] = pd.concat([t["students"], t["students"].iloc[[0] * 60].assign(student_key=keys)])
+    t["ssn_collection"] = pd.concat([t["ssn_collection"], t["ssn_collection"].iloc[[0] * 60].assign(student_key=keys)])
+    # diplomas of 2014-15 written with the fall year 2014; college the following fall (2015)
+    t["enrollments"] = pd.concat(
+        [
+            t["enrollments"],
+            pd.DataFrame(
+                {"student_key": keys, "school_year": 2014, "school_id": "S001", "grade": 12, "exit_type": "graduated"}
+            ),
+        ]
+    )
+    t["postsecondary"] = pd.concat(
+        [
+            t["postsecondary"],
+            pd.DataFrame(
+                {
+                    "student_key": keys,
+                    "term_start": dt.date(2015, 8, 29),
+                    "institution_level": "4-year",
+                    "control": "public",
+                    "in_state": True,
+                }
+            ),
+        ]
+    )
+    p = _one(_problems(write_dataset(tmp_path, t)), "enrollments.csv", "'school_year'", "fall year")
+    assert "spring year" in p
+
+
+def test_same_text_on_every_run(tmp_path: Path) -> None:
+    t = tiny_tables()
+    t["students"].loc[0, "sex"] = "Q"
+    a = validate_dataset(write_dataset(tmp_path / "a", t)).text().replace(str(tmp_path / "a"), "")
+    b = validate_dataset(write_dataset(tmp_path / "b", t)).text().replace(str(tmp_path / "b"), "")
+    assert a == b

@@ -2,13 +2,19 @@
 
 **Proficiency rate**: share of tests at achievement level 3 or 4. A test counts
 for the school (and its district) where the student was enrolled that school
-year (for a mid-year mover, the school attended the next year, else either).
+year; for a student with two schools that year, the school attended the next
+year, else the smallest school_id (a stated, deterministic tie-break). Every test
+counts: a student contributes at most :data:`MAX_TESTS_PER_STUDENT` tests (both
+subjects in each tested grade plus two repeated tested grades), so a student who
+repeats a grade keeps all their tests; only a student repeating three or more
+tested grades loses tests (the remaining bias, measured in docs/metrics.md).
 
 **Growth** (DP throughout):
 
 1. The model: for each grade transition (g-1 to g, grades 4-8), subject and
-   public prior-score band (50 points wide), the noisy count, sum and sum of
-   squares of score gains (clamped to +/- 60 points) are released
+   public prior-score band (a tenth of the prior grade's declared score scale,
+   :mod:`analytics.extract`), the noisy count, sum and sum of squares of score
+   gains (clamped to +/- 12% of the scale width: 60 points on a 200-700 scale) are released
    (:func:`dp_growth_model`); its epsilon is counted in the release. The
    expected gain of a band is its noisy mean, which captures regression to the
    mean; the spread is the pooled within-band standard deviation.
@@ -31,11 +37,14 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from analytics import privacy, schema
+from analytics import extract, privacy, schema
 from analytics.io import DataSource
 
-#: Public reporting range of the scale scores (clamping bounds of the growth model).
-SCORE_LOW, SCORE_HIGH = 200.0, 700.0
+#: Default public reporting range of the scale scores (a dataset declares its own in extract.json).
+SCORE_LOW, SCORE_HIGH = extract.DEFAULT_SCORE_SCALE
+#: Repeated tested grades a student's bound covers (each adds one test per subject).
+REPEATED_GRADES_COVERED = 2
+MAX_TESTS_PER_STUDENT = len(schema.SUBJECTS) * (len(schema.ASSESSED_GRADES) + REPEATED_GRADES_COVERED)
 GROWTH_GRADES: tuple[int, ...] = (4, 5, 6, 7, 8)
 #: Public bins of growth percentiles for the noisy median: 1-99 in steps of 5.
 SGP_EDGES: tuple[float, ...] = (0.0, *[float(x) for x in range(5, 100, 5)], 100.0)
@@ -46,10 +55,14 @@ def assessment_rows(source: DataSource) -> pd.DataFrame:
     return source.sql(
         f"""
         WITH enrol AS (
-            SELECT e.student_key, e.school_year,
-                   arg_max(e.school_id, EXISTS (SELECT 1 FROM enrollments n WHERE n.student_key = e.student_key
-                           AND n.school_year = e.school_year + 1 AND n.school_id = e.school_id)::INT) AS school_id
-            FROM enrollments e GROUP BY e.student_key, e.school_year
+            SELECT student_key, school_year, school_id FROM (
+                SELECT e.student_key, e.school_year, e.school_id,
+                       row_number() OVER (PARTITION BY e.student_key, e.school_year
+                           ORDER BY (n.student_key IS NOT NULL) DESC, e.school_id) AS pos
+                FROM enrollments e
+                LEFT JOIN (SELECT DISTINCT student_key, school_year - 1 AS school_year, school_id FROM enrollments) n
+                  USING (student_key, school_year, school_id)
+            ) WHERE pos = 1
         )
         SELECT a.student_key, a.school_year, a.grade, a.subject, a.scale_score,
                a.achievement_level >= {schema.PROFICIENT_LEVEL} AS proficient, e.school_id, s.district_id
@@ -71,43 +84,91 @@ def growth_pairs(tests: pd.DataFrame) -> pd.DataFrame:
     return cur.merge(prior, on=["student_key", "school_year", "grade", "subject"], how="inner")
 
 
-#: Gains (current minus prior score) are clamped to +/- this many points for the model.
-GAIN_BOUND = 60.0
-#: Public prior-score bands of the conditional model: 50-point bands over the reporting range.
-PRIOR_BAND_EDGES: tuple[float, ...] = tuple(float(x) for x in range(int(SCORE_LOW), int(SCORE_HIGH) + 1, 50))
-PRIOR_BANDS: tuple[int, ...] = tuple(range(len(PRIOR_BAND_EDGES) - 1))
+#: Gains (current minus prior score) are clamped to +/- this share of the scale width (60 points on 200-700).
+GAIN_BOUND_SHARE = 0.12
+#: Gain bound on the default scale (for documentation and the default release).
+GAIN_BOUND = GAIN_BOUND_SHARE * (SCORE_HIGH - SCORE_LOW)
+#: Public prior-score bands of the conditional model: 10 equal bands over the prior grade's scale.
+N_PRIOR_BANDS = 10
+PRIOR_BANDS: tuple[int, ...] = tuple(range(N_PRIOR_BANDS))
+#: Band edges on the default scale (50-point bands over 200-700).
+PRIOR_BAND_EDGES: tuple[float, ...] = tuple(
+    SCORE_LOW + i * (SCORE_HIGH - SCORE_LOW) / N_PRIOR_BANDS for i in range(N_PRIOR_BANDS + 1)
+)
 STATISTICS = ("n", "sum_gain", "sum_gain_sq")
 
 
-def _band(prior: pd.Series) -> np.ndarray:
-    idx = (
-        np.searchsorted(
-            np.asarray(PRIOR_BAND_EDGES), np.clip(prior.to_numpy(float), SCORE_LOW, SCORE_HIGH), side="right"
-        )
-        - 1
-    )
-    return np.clip(idx, 0, len(PRIOR_BANDS) - 1)
+@dataclass(frozen=True)
+class TransitionScale:
+    """Public scale of one grade transition: prior-score band edges and the gain clamp (scale points)."""
+
+    band_edges: tuple[float, ...]
+    gain_bound: float
 
 
-def _gain(pairs: pd.DataFrame) -> np.ndarray:
-    return np.clip(pairs["scale_score"].to_numpy(float) - pairs["prior_score"].to_numpy(float), -GAIN_BOUND, GAIN_BOUND)
+def transition_scales(config: extract.ExtractConfig | None = None) -> dict[tuple[int, str], TransitionScale]:
+    """Band edges and gain bound of each (grade, subject) transition from the dataset's declared scales.
+
+    >>> sc = transition_scales()[(5, "math")]
+    >>> sc.band_edges[:3], sc.gain_bound
+    ((200.0, 250.0, 300.0), 60.0)
+    """
+    cfg = config or extract.ExtractConfig()
+    out = {}
+    for g in GROWTH_GRADES:
+        for subject in schema.SUBJECTS:
+            lo, hi = cfg.scale(subject, g - 1)
+            clo, chi = cfg.scale(subject, g)
+            edges = tuple(lo + i * (hi - lo) / N_PRIOR_BANDS for i in range(N_PRIOR_BANDS + 1))
+            out[(g, subject)] = TransitionScale(edges, GAIN_BOUND_SHARE * ((hi - lo) + (chi - clo)) / 2)
+    return out
+
+
+def _scales_of(pairs: pd.DataFrame, scales: dict[tuple[int, str], TransitionScale]) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair: the prior band index and the gain bound."""
+    band = np.zeros(len(pairs), dtype=np.int64)
+    bound = np.zeros(len(pairs))
+    grades = pairs["grade"].to_numpy()
+    subjects = pairs["subject"].to_numpy()
+    prior = pairs["prior_score"].to_numpy(float)
+    for (g, subject), sc in scales.items():
+        mask = (grades == g) & (subjects == subject)
+        if not mask.any():
+            continue
+        edges = np.asarray(sc.band_edges)
+        idx = np.searchsorted(edges, np.clip(prior[mask], edges[0], edges[-1]), side="right") - 1
+        band[mask] = np.clip(idx, 0, N_PRIOR_BANDS - 1)
+        bound[mask] = sc.gain_bound
+    return band, bound
+
+
+def _gain(pairs: pd.DataFrame, bound: np.ndarray) -> np.ndarray:
+    gain = pairs["scale_score"].to_numpy(float) - pairs["prior_score"].to_numpy(float)
+    return np.clip(gain, -bound, bound)
 
 
 def dp_growth_model(
-    pairs: pd.DataFrame, epsilon: float, max_pairs_per_student: int, seed: privacy.Seed = None
+    pairs: pd.DataFrame,
+    epsilon: float,
+    max_pairs_per_student: int,
+    seed: privacy.Seed = None,
+    scales: dict[tuple[int, str], TransitionScale] | None = None,
 ) -> pd.DataFrame:
     """The noisy conditional growth model: gain statistics per (grade, subject, prior band).
 
     Each pair falls in exactly one (grade, subject, prior-score band) cell, and
     a student contributes at most ``max_pairs_per_student`` pairs. Gains are
-    clamped to +/- :data:`GAIN_BOUND` and scaled to [-1, 1], so each
-    statistic's sensitivity is the pair bound. ``epsilon`` is split evenly over
-    the three statistics (count by the geometric mechanism, sums by Snapping).
-    Result: one row per cell with noisy n, sum_gain, sum_gain_sq (scaled units).
+    clamped to +/- the transition's gain bound (:func:`transition_scales`) and
+    scaled to [-1, 1], so each statistic's sensitivity is the pair bound.
+    ``epsilon`` is split evenly over the three statistics (count by the
+    geometric mechanism, sums by Snapping). Result: one row per cell with noisy
+    n, sum_gain, sum_gain_sq (scaled units).
     """
+    scales = scales or transition_scales()
     bounded = privacy.bound_contributions(pairs, max_pairs_per_student)
-    g = _gain(bounded) / GAIN_BOUND
-    stats = bounded[["grade", "subject"]].assign(band=_band(bounded["prior_score"]), n=1, sum_gain=g, sum_gain_sq=g * g)
+    band, bound = _scales_of(bounded, scales)
+    g = _gain(bounded, bound) / np.where(bound > 0, bound, 1.0)
+    stats = bounded[["grade", "subject"]].assign(band=band, n=1, sum_gain=g, sum_gain_sq=g * g)
     keys: dict[str, list[object]] = {
         "grade": list(GROWTH_GRADES),
         "subject": list(schema.SUBJECTS),
@@ -149,9 +210,14 @@ class GrowthModel:
     subject: str
     band_mean_gain: dict[int, float]
     sigma: float
+    scale: TransitionScale = TransitionScale(PRIOR_BAND_EDGES, GAIN_BOUND)
 
 
-def fit_models(noisy_stats: pd.DataFrame, max_pairs_per_student: int) -> list[GrowthModel]:
+def fit_models(
+    noisy_stats: pd.DataFrame,
+    max_pairs_per_student: int,
+    scales: dict[tuple[int, str], TransitionScale] | None = None,
+) -> list[GrowthModel]:
     """Turn the noisy statistics into models (post-processing).
 
     A band's expected gain is its noisy mean when the band holds at least 20
@@ -159,9 +225,11 @@ def fit_models(noisy_stats: pd.DataFrame, max_pairs_per_student: int) -> list[Gr
     about 0.15 of the gain bound, 9 points); a smaller band borrows the grade's
     pooled mean. The spread is the pooled within-band standard deviation.
     """
+    scales = scales or transition_scales()
     min_pairs = _min_pairs(float(noisy_stats["epsilon"].iloc[0]), max_pairs_per_student)
     models = []
     for (grade, subject), cell in noisy_stats.groupby(["grade", "subject"], sort=True):
+        scale = scales[(int(grade), str(subject))]
         n = cell["n"].clip(lower=0).astype(float)
         total_n = max(float(n.sum()), 1.0)
         pooled_mean = float(cell["sum_gain"].sum()) / total_n
@@ -169,12 +237,12 @@ def fit_models(noisy_stats: pd.DataFrame, max_pairs_per_student: int) -> list[Gr
         within = 0.0
         for row, count in zip(cell.itertuples(), n, strict=True):
             mean = row.sum_gain / count if count >= min_pairs else pooled_mean
-            means[int(row.band)] = float(np.clip(mean, -1, 1)) * GAIN_BOUND
+            means[int(row.band)] = float(np.clip(mean, -1, 1)) * scale.gain_bound
             within += max(row.sum_gain_sq - count * mean * mean, 0.0) if count >= min_pairs else 0.0
         used = float(n[n >= min_pairs].sum())
         var = within / used if used > 0 else (float(cell["sum_gain_sq"].sum()) / total_n - pooled_mean**2)
-        sigma = float(np.sqrt(max(var, 1e-4))) * GAIN_BOUND
-        models.append(GrowthModel(int(grade), str(subject), means, sigma))
+        sigma = float(np.sqrt(max(var, 1e-4))) * scale.gain_bound
+        models.append(GrowthModel(int(grade), str(subject), means, sigma, scale))
     return models
 
 
@@ -182,10 +250,12 @@ def score_growth(pairs: pd.DataFrame, models: list[GrowthModel]) -> pd.DataFrame
     """Add each pair's residual (gain minus expected gain, scale points) and growth percentile (1-99)."""
     expected = {(m.grade, m.subject, b): v for m in models for b, v in m.band_mean_gain.items()}
     sigma = {(m.grade, m.subject): m.sigma for m in models}
-    band = _band(pairs["prior_score"])
-    exp_gain = np.array([expected[(g, s, b)] for g, s, b in zip(pairs["grade"], pairs["subject"], band, strict=True)])
-    sd = np.array([sigma[(g, s)] for g, s in zip(pairs["grade"], pairs["subject"], strict=True)])
-    residual = _gain(pairs) - exp_gain
+    band, bound = _scales_of(pairs, {(m.grade, m.subject): m.scale for m in models})
+    exp_gain = np.array(
+        [expected[(g, s, b)] for g, s, b in zip(pairs["grade"], pairs["subject"], band, strict=True)], dtype=float
+    )
+    sd = np.array([sigma[(g, s)] for g, s in zip(pairs["grade"], pairs["subject"], strict=True)], dtype=float)
+    residual = _gain(pairs, bound) - exp_gain
     return pairs.assign(residual=residual, sgp=np.clip(np.round(100 * norm.cdf(residual / sd)), 1, 99))
 
 

@@ -37,7 +37,7 @@ def match_rows(source: DataSource, adjusted_cohort: pd.DataFrame) -> pd.DataFram
     linked = source.sql(
         """
         SELECT s.student_key, s.status = 'provided' AS provided,
-               EXISTS (SELECT 1 FROM wages w WHERE w.student_key = s.student_key) AS found
+               EXISTS (SELECT 1 FROM wages w WHERE w.student_key = s.student_key AND w.wages > 0) AS found
         FROM ssn_collection s
         """
     )

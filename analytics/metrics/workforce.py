@@ -1,7 +1,11 @@
 """Workforce outcomes 1, 3 and 5 years after expected high-school graduation.
 
-Population: the adjusted 4-year cohort (see :mod:`analytics.metrics.cohort`);
-year k after expected graduation is calendar year ``cohort + 3 + k``.
+Population: the adjusted 4-year cohort, plus students who joined the 5-year
+cohort by returning (see :mod:`analytics.metrics.cohort`); year k after expected
+graduation is calendar year ``cohort + 3 + k``, published only where that year is
+no later than the extract's last complete wage year (:mod:`analytics.extract`).
+A quarter "with wages" has a wage row above $0 (a $0 row is not employment). The
+sector of a year is that of the quarter paying most (ties: the later quarter).
 
 A student can be found in wage records only if the family provided the SSN
 ("matched"). Unmatched students are never counted as not employed: every
@@ -32,11 +36,10 @@ import functools
 import numpy as np
 import pandas as pd
 
-from analytics import config, schema
+from analytics import config, extract, schema
 from analytics.io import DataSource
 from analytics.metrics.cohort import adjusted_cohort
 from analytics.privacy import Bins
-from analytics.publiclists import LAST_DATA_YEAR
 
 YEARS_OUT: tuple[int, ...] = (1, 3, 5)
 EMPLOYMENT_THRESHOLD_USD = 3_000.0
@@ -56,9 +59,12 @@ WORKFORCE_MEASURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "employment_upper_bound": (("unmatched", *_EMPLOYED), _ALL),
 }
 
-#: Public earnings bins for the PSEO percentiles: $0 to $100,000 in $5,000 steps (2024 dollars); higher
-#: earnings fall in the top bin. Fewer, wider bins carry less noise into the CDF than many narrow ones.
-EARNINGS_BINS = Bins(tuple(float(x) for x in range(0, 105_000, 5_000)))
+#: Public earnings bins for the PSEO percentiles: $0 to $100,000 in $5,000 steps (2024 dollars), then an
+#: open top bin of $100,000 and more. A percentile that lands there is top-coded: published as
+#: ">= $100,000" (``top_coded`` True), never as a number inside the bin. Fewer, wider bins carry less
+#: noise into the CDF than many narrow ones.
+EARNINGS_BINS = Bins(tuple(float(x) for x in range(0, 105_000, 5_000)), open_top=True)
+EARNINGS_TOP_USD = EARNINGS_BINS.edges[-1]
 EARNINGS_QUANTILES: tuple[float, ...] = (0.25, 0.5, 0.75)
 
 #: NAICS sectors as published: the two-digit codes merged into the sector names.
@@ -81,13 +87,14 @@ def cpi_factors() -> dict[int, float]:
 
 
 def workforce_rows(source: DataSource) -> pd.DataFrame:
-    """One row per (adjusted-cohort student, years out) with the data through 2025.
+    """One row per (adjusted-cohort student, years out) whose year is within the extract's last wage year.
 
     Columns: student_key, cohort, years_out, year, acgr_district_id, subgroup
     columns, path, matched (bool), quarters (with wages), wages_nominal,
     earnings_2024 (annual, 2024 dollars), category (see module doc), sector
     (of the employer paying most in the year, for the qualifying employed).
     """
+    last_wage_year = extract.of(source).require_years()[1]
     students = adjusted_cohort(source)
     path = postsecondary_path(source)
     students = students.merge(path, on="student_key", how="left")
@@ -96,14 +103,14 @@ def workforce_rows(source: DataSource) -> pd.DataFrame:
     annual = source.sql(
         """
         SELECT student_key, year, count(*) FILTER (WHERE wages > 0) AS quarters, sum(wages) AS wages_nominal,
-               arg_max(naics2, wages) AS naics2
+               arg_max(naics2, [wages, quarter]) AS naics2
         FROM wages GROUP BY student_key, year
         """
     )
     frames = []
     for k in YEARS_OUT:
         f = students.assign(years_out=k, year=students["cohort"] + 3 + k)
-        frames.append(f[f["year"] <= LAST_DATA_YEAR])
+        frames.append(f[f["year"] <= last_wage_year])
     rows = pd.concat(frames, ignore_index=True).merge(annual, on=["student_key", "year"], how="left")
     rows["matched"] = rows["student_key"].isin(set(matched))
     rows["quarters"] = rows["quarters"].fillna(0).astype(int)

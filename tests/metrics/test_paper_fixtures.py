@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -15,9 +16,15 @@ from tests.helpers import paper_tables, write_dataset
 EXACT = 200.0  # epsilon so large that the geometric noise is 0: the tables show the exact values
 
 
+#: The paper extract's end years: K-12 and wages through 2015, college terms through 2016.
+PAPER_EXTRACT = {"last_school_year": 2015, "last_wage_year": 2015, "last_postsecondary_year": 2016}
+
+
 @pytest.fixture(scope="module")
 def paper(tmp_path_factory: pytest.TempPathFactory) -> Dataset:
-    return load_dataset(write_dataset(tmp_path_factory.mktemp("paper") / "d", paper_tables()))
+    folder = write_dataset(tmp_path_factory.mktemp("paper") / "d", paper_tables())
+    (folder / "extract.json").write_text(json.dumps(PAPER_EXTRACT))
+    return load_dataset(folder)
 
 
 def _key(letter: str) -> str:
@@ -34,7 +41,7 @@ def test_acgr_categories_follow_esea(paper: Dataset) -> None:
         "F": "not_graduated",
         "G": "grad4",
         "I": "grad4",
-        "J": "grad4",
+        "J": "grad4_open",  # cohort 2012: its 5th year (2016) is after the extract's last school year
         "K": "grad5",
     }
     for letter, category in expected.items():
@@ -104,14 +111,15 @@ def test_postsecondary_window_edges(paper: Dataset) -> None:
     rows = postsecondary.college_rows(paper.source).set_index("student_key")["category"]
     assert rows[_key("A")] == "fall|4-year|in_state|persisted"  # October 31 counts
     assert rows[_key("C")] == "later|2-year|out_of_state|left"  # November 1: within 16 months only
-    assert rows[_key("G")] == "later|4-year|in_state|left"  # last day of the 16-month window
+    # last day of the 16-month window; its next academic year (2016-17) is past the extract's end: not yet observable
+    assert rows[_key("G")] == "later|4-year|in_state|open"
     assert rows[_key("I")] == "none"  # one day past it
     assert rows[_key("B")] == "none"  # a term before graduation does not count
     table = _table(paper, "college_by_cohort")
     # graduates of cohort 2011: A B C G I K -> by Oct 31: A; within 16 months: A C G
     assert _value(table, "enrolled_by_oct31", cohort=2011) == pytest.approx(1 / 6)
     assert _value(table, "enrolled_within_16_months", cohort=2011) == pytest.approx(3 / 6)
-    assert _value(table, "persistence", cohort=2011) == pytest.approx(1 / 3)
+    assert _value(table, "persistence", cohort=2011) == pytest.approx(1 / 2)  # A of A, C (G not yet observable)
 
 
 def test_match_rate_counts_provided_and_found(paper: Dataset) -> None:
@@ -121,6 +129,10 @@ def test_match_rate_counts_provided_and_found(paper: Dataset) -> None:
     assert _value(table, "wage_match_rate", district_id="D01", cohort=2011) == pytest.approx(3 / 7)
 
 
-def test_empty_public_cells_are_published(paper: Dataset, tmp_path: Path) -> None:
-    table = _table(paper, "graduation_by_cohort")
-    assert sorted(table["cohort"].unique()) == list(range(2011, 2022))
+def test_empty_public_cells_are_published_and_unobservable_ones_are_not(paper: Dataset, tmp_path: Path) -> None:
+    table = _table(paper, "graduation_by_district")
+    four = table[table.measure == "acgr_4yr"]
+    # every public district of every cohort whose 4 years are over (2011, 2012), empty ones included
+    assert sorted(four["cohort"].unique()) == [2011, 2012]
+    assert set(four["district_id"]) == {"D01", "D02"}
+    assert sorted(table.loc[table.measure == "acgr_5yr", "cohort"].unique()) == [2011]
