@@ -89,6 +89,8 @@ def content_digest(source: DataSource, tables: tuple[str, ...] = schema.TABLE_NA
     lower halves of each row's MD5, where a row is its values cast to text in
     column-name order, joined by U+001F, NULL written as ``\\N``. Sums do not depend on
     row order, and columns are taken by name, so the digest depends on content only.
+    The extract's resolved configuration (end years, score scales) is included: it
+    changes what the metrics count.
     The result is the SHA-256 of those figures; it is only ever used under a key.
 
     Args:
@@ -108,6 +110,11 @@ def content_digest(source: DataSource, tables: tuple[str, ...] = schema.TABLE_NA
             f"FROM (SELECT concat_ws(chr(31), {text}) AS t FROM {name})"
         ).iloc[0]
         digest.update(f"{name}|{','.join(columns)}|{int(row['n'])}|{row['hi']}|{row['lo']}\n".encode())
+    config = getattr(source, "extract", None)
+    if config is not None:  # the resolved end years and score scales change what the metrics count
+        years = (config.last_school_year, config.last_wage_year, config.last_postsecondary_year)
+        scales = sorted((s, g, lo, hi) for (s, g), (lo, hi) in config.score_scales.items())
+        digest.update(f"extract|{years}|{scales}\n".encode())
     return digest.digest()
 
 

@@ -1,18 +1,24 @@
 """Differential-privacy mechanisms and their accuracy, with the student as the unit.
 
 Every query here takes one row per (student, cell) after contribution bounding,
-groups by keys drawn from public lists, and adds noise from diffprivlib
-mechanisms chosen with their known problems in mind:
+groups by keys drawn from public lists, and adds noise from mechanisms chosen
+with their known problems in mind:
 
-- counts and histograms: the two-sided geometric mechanism (integer output, so
-  the floating-point attacks on the float Laplace, diffprivlib #94, do not apply);
-- bounded real-valued sums: the Snapping mechanism (Mironov 2012), which is
-  floating-point safe;
+- counts and histograms: the two-sided geometric (discrete Laplace) mechanism,
+  drawn by OpenDP's exact sampler (:mod:`analytics.noise`): integer output from
+  exact arithmetic, so neither the floating-point attacks on the float Laplace
+  (diffprivlib #94) nor diffprivlib Geometric's 53-bit inverse-CDF tail apply;
+- bounded real-valued sums: diffprivlib's Snapping mechanism (Mironov 2012).
+  Caveat: Snapping's guarantee assumes a correctly rounded logarithm; diffprivlib
+  uses ``crlibm.log_rn`` when that package is installed, but ``crlibm`` does not
+  build on current Python, so numpy's log (accurate to about one ulp) is used and
+  the stated epsilon holds up to that rounding (docs/privacy.md);
 - percentiles: the PSEO method, a noisy histogram on fixed bins turned into a
   monotone CDF (never ``diffprivlib.tools.quantile``, which crashes on ties, #107).
 
 Noise is drawn from a cryptographically secure source unless a seed is given;
-seeds are for tests only (reusing one seed across mechanisms correlates noise).
+seeds are for tests only: release and builder accept one only with a test ledger
+(``Ledger(..., allow_seeded_noise=True)``).
 
 Accuracy: every noisy value carries a 95% margin of error (``moe95``) that
 covers the noise only, not the bias of clamping values to their bounds.
@@ -30,7 +36,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from diffprivlib.mechanisms import Geometric, Snapping
+from diffprivlib.mechanisms import Snapping
+
+from analytics import noise
 
 Seed = int | None
 
@@ -108,13 +116,16 @@ def exact_counts(rows: pd.DataFrame, domains: Mapping[str, Sequence[object]]) ->
 
 
 def geometric_noise_counts(counts: np.ndarray, epsilon: float, sensitivity: int = 1, seed: Seed = None) -> np.ndarray:
-    """Add two-sided geometric noise to integer counts (one mechanism call per cell).
+    """Add two-sided geometric (discrete Laplace) noise of scale ``sensitivity / epsilon`` to integer counts.
 
     ``sensitivity`` is the L1 change of the whole vector when one student is
-    added or removed: 1 for a disjoint histogram of one row per student.
+    added or removed: 1 for a disjoint histogram of one row per student. The
+    noise comes from OpenDP's exact sampler (:func:`analytics.noise.add_discrete_laplace`);
+    a seed (tests only) switches to a reproducible, non-private numpy path.
     """
-    mech = Geometric(epsilon=epsilon, sensitivity=int(sensitivity), random_state=seed)
-    return np.fromiter((mech.randomise(int(c)) for c in counts), dtype=np.int64, count=len(counts))
+    scale = float(sensitivity) / float(epsilon)
+    rng = None if seed is None else noise.TestRng(int(seed))
+    return noise.add_discrete_laplace(np.asarray(counts, dtype=np.int64), scale, rng=rng)
 
 
 def snapping_noise_sums(
@@ -188,13 +199,13 @@ def snapping_moe95(epsilon: float, sensitivity: float, lower: float, upper: floa
 
 @functools.lru_cache(maxsize=64)
 def noise_bank(epsilon: float, sensitivity: int, draws: int, seed: int) -> np.ndarray:
-    """Seeded draws of the geometric mechanism's noise, from the mechanism itself, for the bootstrap.
+    """Seeded draws of the geometric mechanism's noise distribution, for the bootstrap of margins.
 
     Cached and read-only: the bank only estimates margins of error from
-    published values, it never touches data.
+    published values, it never touches data, so its seeded (non-private) draws are fine.
     """
-    mech = Geometric(epsilon=epsilon, sensitivity=int(sensitivity), random_state=seed)
-    bank = np.fromiter((mech.randomise(0) for _ in range(draws)), dtype=np.int64, count=draws)
+    bank = noise.add_discrete_laplace(np.zeros(draws, dtype=np.int64), float(sensitivity) / float(epsilon),
+                                      rng=noise.TestRng(int(seed)))  # fmt: skip
     bank.flags.writeable = False
     return bank
 
