@@ -302,17 +302,24 @@ class _Checker:
     def _check_pii_content(self, typed: str, fname: str, cols: list[schema.Column]) -> None:
         for col in cols:
             qc = _q(col.name)
-            for pattern, words in pii.CONTENT_PATTERNS:
-                where = f"regexp_matches({qc}, {_lit(pattern)})"
+            public = col.name in pii.PUBLIC_TEXT_COLUMNS  # published verbatim: every value is checked
+            candidates = f"{qc} IS NOT NULL" if public else f"regexp_matches({qc}, {_lit(pii.CANDIDATE_PATTERN)})"
+            values = [
+                r[0] for r in self.con.execute(f"SELECT DISTINCT {qc} FROM {typed} WHERE {candidates}").fetchall()
+            ]
+            for words, bad in pii.refusals(values, public=public).items():
+                self.con.execute("CREATE OR REPLACE TEMP TABLE pii_refused AS SELECT unnest($1::VARCHAR[]) AS v", [bad])
+                where = f"{qc} IN (SELECT v FROM pii_refused)"
                 n = self._count(typed, where)
-                if n:
-                    self.add(
-                        fname,
-                        f"refused by the PII gate: {n:,} value(s) look like {words}; values are not shown",
-                        column=col.name,
-                        n_rows=n,
-                        examples=self.examples(typed, where, [], set(), hide_values=True),
-                    )
+                self.add(
+                    fname,
+                    f"refused by the PII gate: {n:,} value(s) {'' if public else 'look like '}{words}"
+                    + ("; public names must look like institution names" if public else "")
+                    + "; values are not shown",
+                    column=col.name,
+                    n_rows=n,
+                    examples=self.examples(typed, where, [], set(), hide_values=True),
+                )
 
     def _check_primary_key(self, typed: str, fname: str, spec: schema.Table, keys: list[str]) -> None:
         pk = ", ".join(_q(c) for c in spec.primary_key)
