@@ -70,7 +70,7 @@ MAX_SCANNED_LENGTH = 10_000
 #: number followed by a word, or a box/apartment number. Values that do not match
 #: (pseudonymous keys, allowed values) need no Python check.
 CANDIDATE_PATTERN = (
-    r"[^\x00-\x7F]|[0-9][^A-Za-z0-9]+[0-9]|[0-9]{7}|@|(?i)\bat\b|[0-9][A-Za-z]?\s+[A-Za-z]"
+    r"[^\x00-\x7F]|[0-9][^A-Za-z0-9]+[0-9]|[0-9]{7}|@|(?i)\bat\b|[0-9][A-Za-z]{0,2}\s+[A-Za-z]"
     r"|(?i)box\s*[0-9]|(?i)\b(apt|apartment|suite|ste)\b"
 )
 
