@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import current_release, ensure_release, release_picker
+from pages.common import current_release, ensure_release, escape_markdown, release_picker
 
 st.set_page_config(page_title="Maine SLDS outcomes, privacy-protected", page_icon=":material/insights:", layout="wide")
 
@@ -55,6 +55,7 @@ navigation = st.navigation(
 ensure_release()
 release_picker()
 st.sidebar.caption(
-    f"Data: {current_release().manifest['dataset_description']}. Every figure is protected with differential privacy."
+    f"Data: {escape_markdown(current_release().manifest['dataset_description'])}. "
+    "Every figure is protected with differential privacy."
 )
 navigation.run()

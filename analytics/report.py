@@ -13,9 +13,13 @@
 
 Every figure comes from the release only (post-processing: nothing is spent).
 Every text cell of the workbook and the CSV files passes through
-:func:`neutralise` (OWASP CSV-injection guidance). Each file is written to a
-temporary file in the target folder and renamed into place, so an interrupted
-build never leaves a half-written file.
+:func:`neutralise` (OWASP CSV-injection guidance) and is capped at
+:data:`MAX_CELL_TEXT` characters. Text in the PDF is drawn as plain text:
+matplotlib's mathtext is off (a name such as ``$x^{$`` is not parsed), control
+characters are dropped and characters the font lacks become ``?``. The package
+is written all or nothing: every file goes to a temporary file in the target
+folder first, and only when all of them are complete are they renamed into
+place, so a failure (or a kill) never leaves a partial package.
 """
 
 from __future__ import annotations
@@ -29,10 +33,12 @@ import os
 import re
 import tempfile
 import textwrap
+import unicodedata
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,6 +62,8 @@ BLUE, VERMILLION, GREEN, GREY = "#0072B2", "#D55E00", "#009E73", "#999999"
 _DANGEROUS_FIRST = ("=", "+", "-", "@", "\t", "\r")
 # C0 control characters an XLSX file cannot hold (tab, newline and carriage return are allowed).
 _ILLEGAL_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+#: Longest text cell written to the workbook and the CSV files (longer ones end in "…").
+MAX_CELL_TEXT = 1000
 _FLAG_WORDS = {"reliable": "Reliable", "rough": "Rough", "unreliable": "Unreliable"}
 _SUFFIXES = {".xlsx", ".zip", ".pdf", ".csv"}
 
@@ -963,8 +971,8 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Write ``path`` through a temporary file in its folder, then rename it into place."""
+def _write_temp(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Write a complete temporary file next to ``path`` (flushed to disk) and return it; removed on failure."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     tmp = Path(tmp_name)
     try:
@@ -973,12 +981,34 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, _file_mode())
-        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    return path
+    return tmp
+
+
+def _atomic_write_all(files: dict[Path, Callable[[IO[bytes]], None]]) -> None:
+    """Write every file to a temporary file first; rename them into place only when all are complete.
+
+    If any writer fails, every temporary file is removed and no target is touched.
+    """
+    done: dict[Path, Path] = {}
+    try:
+        for path, write in files.items():
+            done[path] = _write_temp(path, write)
+    except BaseException:
+        for tmp in done.values():
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        raise
+    try:
+        for path, tmp in done.items():
+            os.replace(tmp, path)
+    finally:
+        for tmp in done.values():
+            with contextlib.suppress(OSError):
+                tmp.unlink()  # only those not renamed are still there
 
 
 class _FixedTimeZip(zipfile.ZipFile):
@@ -1027,7 +1057,8 @@ def _plain(value: Any) -> Any:
         return int(value)
     if isinstance(value, float | np.floating):
         return None if not math.isfinite(float(value)) else float(value)
-    return neutralise(str(value))
+    text = str(value)
+    return neutralise(text if len(text) <= MAX_CELL_TEXT else text[: MAX_CELL_TEXT - 1] + "…")
 
 
 def _records(frame: pd.DataFrame) -> list[list[Any]]:
@@ -1188,6 +1219,30 @@ _PROTECTION = (
 )
 
 
+@lru_cache(maxsize=1)
+def _font_codepoints() -> frozenset[int]:
+    """Code points the default matplotlib font can draw."""
+    from matplotlib import font_manager, ft2font
+
+    font = ft2font.FT2Font(font_manager.findfont(font_manager.FontProperties()))
+    return frozenset(font.get_charmap())
+
+
+def pdf_text(value: Any, limit: int = 90) -> str:
+    r"""Text from the data as the PDF draws it: one line, no control characters, at most ``limit``
+    characters, and ``?`` for characters the font cannot draw (mathtext is off while the PDF is drawn).
+
+    >>> pdf_text("Birch\u200bwater $x^{$ School\n")
+    'Birchwater $x^{$ School'
+    """
+    text = "".join(ch for ch in str(value)[: 4 * limit] if unicodedata.category(ch)[0] != "C")
+    text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    drawable = _font_codepoints()
+    return "".join(ch if ch == " " or ord(ch) in drawable else "?" for ch in text)
+
+
 def _pct(value: float) -> str:
     return "" if not math.isfinite(value) else f"{value * 100:.1f}%"
 
@@ -1277,10 +1332,10 @@ def _pdf_pages(release: Release, linkage: ReportTable) -> list[Any]:
     subtitle = "Summary of the annual report package (the workbook and the CSV files hold every table)"
     title.text(0.08, 0.76, subtitle, fontsize=12)
     facts = [
-        f"Release: {release.release_id}",
+        f"Release: {pdf_text(release.release_id, 60)}",
         f"Release created: {created.strftime('%Y-%m-%d %H:%M UTC')}",
-        f"Dataset: {release.manifest.get('dataset_description', '')}",
-        f"Code version: {release.manifest.get('code_version', '')}",
+        f"Dataset: {pdf_text(release.manifest.get('dataset_description', ''), 90)}",
+        f"Code version: {pdf_text(release.manifest.get('code_version', ''), 60)}",
         f"Total privacy loss of the release: epsilon {eps}",
     ]
     for i, line in enumerate(facts):
@@ -1371,7 +1426,11 @@ def _optout_by_district_page(release: Release, top: int = 25) -> Any:
     _series(ax, y, rows, VERMILLION, "Opt-out rate", horizontal=True)
     ax.set_yticks(y)
     ax.set_yticklabels(
-        [f"{n} ({i})" for n, i in zip(rows["district_name"], rows["district_id"], strict=True)], fontsize=7
+        [
+            f"{pdf_text(n, 50)} ({pdf_text(i, 16)})"
+            for n, i in zip(rows["district_name"], rows["district_id"], strict=True)
+        ],
+        fontsize=7,
     )
     ax.set_ylim(-0.8, len(rows) - 0.2)
     ax.set_xlim(0, 1)
@@ -1452,13 +1511,16 @@ def _write_pdf(release: Release, tables: Sequence[ReportTable], fh: IO[bytes]) -
     from matplotlib.backends.backend_pdf import PdfPages
 
     linkage = next(t for t in tables if t.key.endswith("linkage_and_match_rates"))
+    import matplotlib
+
     metadata = {
-        "Title": f"{REPORT_TITLE} (release {release.release_id})",
+        "Title": f"{REPORT_TITLE} (release {pdf_text(release.release_id, 60)})",
         "Subject": "Differentially private figures of a statewide longitudinal data system",
         "Creator": "analytics.report",
         "CreationDate": _created(release),
     }
-    with PdfPages(fh, metadata=metadata) as pdf:
+    # Data-derived text is drawn literally: "$...$" in a name is not matplotlib mathtext.
+    with matplotlib.rc_context({"text.parse_math": False}), PdfPages(fh, metadata=metadata) as pdf:
         for fig in _pdf_pages(release, linkage):
             pdf.savefig(fig)
 
@@ -1498,8 +1560,9 @@ def build_report(release: Release, out: Path, formats: Sequence[str] = FORMATS) 
         ValueError: an unknown format, or a release without a created time.
         KeyError: the release lacks a table the report needs.
 
-    Each file is written to a temporary file in the same folder and renamed into
-    place, so an interrupted build leaves either the complete file or none.
+    All files are written to temporary files in the same folder and renamed into
+    place only when every one is complete, so a failed or interrupted build leaves
+    the complete package or none of it (any earlier package stays as it was).
     The same release gives the same workbook values, a byte-identical zip and
     the same PDF pages.
     """
@@ -1509,10 +1572,9 @@ def build_report(release: Release, out: Path, formats: Sequence[str] = FORMATS) 
     writers = {"xlsx": _write_xlsx, "zip": _write_zip, "pdf": _write_pdf}
     if paths:
         next(iter(paths.values())).parent.mkdir(parents=True, exist_ok=True)
-    for fmt, path in paths.items():
 
-        def write(fh: IO[bytes], fmt: str = fmt) -> None:
-            writers[fmt](release, tables, fh)
+    def writer(fmt: str) -> Callable[[IO[bytes]], None]:
+        return lambda fh: writers[fmt](release, tables, fh)
 
-        _atomic_write(path, write)
+    _atomic_write_all({path: writer(fmt) for fmt, path in paths.items()})
     return paths

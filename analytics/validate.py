@@ -525,17 +525,26 @@ class _Checker:
         for col in cols:
             qc = _q(col.name)
             text = qc if col.dtype == "string" else f"CAST({qc} AS VARCHAR)"
-            for pattern, words in pii.CONTENT_PATTERNS:
-                where = f"regexp_matches({text}, {_lit(pattern)})"
+            public = col.name in pii.PUBLIC_TEXT_COLUMNS  # published verbatim: every value is checked
+            candidates = f"{qc} IS NOT NULL" if public else f"regexp_matches({text}, {_lit(pii.CANDIDATE_PATTERN)})"
+            values = [
+                r[0] for r in self.con.execute(f"SELECT DISTINCT {text} FROM {typed} WHERE {candidates}").fetchall()
+            ]
+            for words, bad in pii.refusals(values, public=public).items():
+                self.con.execute("CREATE OR REPLACE TEMP TABLE pii_refused AS SELECT unnest($1::VARCHAR[]) AS v", [bad])
                 self.report_rows(
                     fname,
                     typed,
-                    where,
-                    f"value(s) look like {words}: refused by the PII gate; values are not shown",
+                    f"{text} IN (SELECT v FROM pii_refused)",
+                    f"value(s) {'' if public else 'look like '}{words}: refused by the PII gate"
+                    + ("; public names must look like institution names" if public else "")
+                    + "; values are not shown",
                     col.name,
                     None,
                     rule="PII gate (content)",
-                    expected="no Social Security numbers, e-mail addresses or phone numbers anywhere",
+                    expected="institution names (a school, district or RSU name; no person, address or number)"
+                    if public
+                    else "no Social Security numbers, e-mail addresses, phone numbers, birth dates or addresses",
                 )
 
     def _check_primary_key(

@@ -6,19 +6,33 @@ import pandas as pd
 import streamlit as st
 
 from analytics import views
-from pages.common import FLAG_WORDS, current_release, long_table, pct, pct_moe, trend, url_select
+from pages.common import (
+    FLAG_WORDS,
+    current_release,
+    download_csv,
+    escape_markdown,
+    long_table,
+    pct,
+    pct_moe,
+    text_cap,
+    trend,
+    unique_labels,
+    url_select,
+)
 
 release = current_release()
 districts = release.table("districts").sort_values("district_name")
-names = dict(zip(districts["district_id"], districts["district_name"], strict=True))
+names = dict(
+    zip(districts["district_id"], unique_labels(districts["district_name"], districts["district_id"]), strict=True)
+)
 
 st.title("District profile")
 district = url_select("District", districts["district_id"].tolist(), "district", format_func=names.__getitem__)
 info = districts.set_index("district_id").loc[district]
 peer_ids = views.peers(release, district)
+where = f"{escape_markdown(text_cap(info['county'], 40))} County · {escape_markdown(text_cap(info['locale'], 40))}"
 st.caption(
-    f"{info['county']} County · {info['locale']} · compared with {len(peer_ids)} peer districts of the same "
-    "locale and a similar size, and with the state."
+    f"{where} · compared with {len(peer_ids)} peer districts of the same locale and a similar size, and with the state."
 )
 
 ROWS = [
@@ -41,7 +55,7 @@ def _cell(table: str, measure: str, ids: list[str]) -> pd.DataFrame:
     return t
 
 
-rows = []
+rows, numbers = [], []
 for table, measure, _state_table, title in ROWS:
     mine = _cell(table, measure, [district])
     peer = _cell(table, measure, peer_ids)
@@ -57,15 +71,22 @@ for table, measure, _state_table, title in ROWS:
             "Why": mine["flag_reason"].iloc[0] if len(mine) else "",
         }
     )
+    numbers.append(
+        {
+            "District id": district,
+            "District": names[district],
+            "Measure": title,
+            "This district (%)": value * 100,
+            "Margin of error (95%, ± points)": mine["value_moe95"].iloc[0] * 100 if len(mine) else float("nan"),
+            "Reliability": rows[-1]["Reliability"],
+            "Peer median of reliable peers (%)": peer_ok["value"].median() * 100 if len(peer_ok) else float("nan"),
+            "Why": rows[-1]["Why"],
+        }
+    )
 table = pd.DataFrame(rows)
 st.dataframe(table, hide_index=True, width="stretch")
-st.download_button(
-    "Download this table (CSV)",
-    table.to_csv(index=False).encode(),
-    f"district_{district}.csv",
-    "text/csv",
-    key="dl_profile",
-)
+safe_id = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(district))[:32]
+download_csv(pd.DataFrame(numbers).round(4), f"district_{safe_id}.csv", key="dl_profile")
 
 st.subheader("Graduation trend against the state")
 local = release.table("graduation_by_district")
@@ -83,7 +104,7 @@ with st.expander("Table view and download"):
         both.assign(cohort_label=both["cohort"].map(views.cohort_label)),
         {"series": "Where", "cohort_label": "Cohort", "denominator": "Students (noisy)"},
         True,
-        f"graduation_trend_{district}.csv",
+        f"graduation_trend_{safe_id}.csv",
         "dl_trend",
     )
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from analytics import privacy
 from analytics.ledger import Ledger, LedgerError, LineageError
-from pages.common import FLAG_WORDS, current_release
+from pages.common import FLAG_WORDS, current_release, show_error
 
 release = current_release()
 m = release.manifest
@@ -92,7 +92,7 @@ try:
 except LineageError:
     st.info("This machine's ledger does not hold this population: the release was built elsewhere.")
 except LedgerError as exc:
-    st.error(f"The ledger cannot be read: {exc}")
+    show_error(f"The ledger cannot be read: {exc}")
 else:
     eps_now, delta_now = status.epsilon_at()
     researchers = sum(spent for scope, (_, spent) in status.allocations.items() if scope.startswith("researcher:"))

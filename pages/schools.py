@@ -5,13 +5,21 @@ from __future__ import annotations
 import streamlit as st
 
 from analytics import views
-from pages.common import caterpillar, current_release, long_table, url_select
+from pages.common import caterpillar, current_release, long_table, text_cap, unique_labels, url_select
 
 release = current_release()
 schools = release.table("schools")
 districts = release.table("districts")
 names = schools.merge(districts[["district_id", "district_name", "county"]], on="district_id")
-names = names.assign(label=names["school_name"] + " — " + names["district_name"])
+names = names.assign(
+    label=unique_labels(
+        names["school_name"].map(lambda v: text_cap(v, 50))
+        + " — "
+        + names["district_name"].map(lambda v: text_cap(v, 40)),
+        names["school_id"],
+        limit=92,
+    )
+)
 
 st.title("School effectiveness")
 st.markdown(
@@ -32,7 +40,7 @@ table_name, measure, rate = MEASURES[choice]
 t = release.table(table_name)
 t = t[t["measure"] == measure].merge(names[["school_id", "label", "county", "district_id"]], on="school_id")
 with c2:
-    counties = ["All counties", *sorted(districts["county"].unique())]
+    counties = ["All counties", *sorted(districts["county"].astype(str).unique())]
     county = url_select("County", counties, "county")
 if county != "All counties":
     t = t[t["county"] == county]

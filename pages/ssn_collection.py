@@ -17,14 +17,17 @@ from pages.common import (
     long_table,
     pct,
     pct_moe,
+    plot_text,
     releases_dir,
     table_with_margins,
     trend,
+    unique_labels,
     url_select,
 )
 
 release = current_release()
 districts = release.table("districts")
+districts = districts.assign(district_name=unique_labels(districts["district_name"], districts["district_id"]))
 by_district = views.optout_long(release.table("ssn_collection_by_district").merge(districts, on="district_id"))
 by_year = views.optout_long(release.table("ssn_collection_by_year"))
 
@@ -48,7 +51,7 @@ c3.metric(
     "Districts where opt-out is clearly above 20%", f"{len(high)}", help="Lower end of the 95% interval above 20%."
 )
 
-county = url_select("County", ["All counties", *sorted(districts["county"].unique())], "county")
+county = url_select("County", ["All counties", *sorted(districts["county"].astype(str).unique())], "county")
 shown = by_district if county == "All counties" else by_district[by_district["county"] == county]
 
 st.subheader("Opt-out rate by district, all school years")
@@ -131,7 +134,7 @@ for ok, group in scatter.groupby("both_reliable"):
             marker={"color": colour, "size": 8, "symbol": "circle" if ok else "circle-open"},
             error_x=interval_bars(group["optout_rate"], group["optout_rate_moe95"], bar_colour),
             error_y=interval_bars(group["coverage"], group["coverage_moe95"], bar_colour),
-            text=group["district_name"],
+            text=group["district_name"].map(plot_text),
             hovertemplate="%{text}<br>opt-out %{x:.1f}%<br>coverage %{y:.1f}%<extra></extra>",
         )
     )
@@ -165,6 +168,25 @@ with st.expander("Table view and download"):
         },
         "optout_vs_coverage.csv",
         key="dl_scatter",
+        csv=scatter.assign(
+            o=scatter["optout_rate"] * 100,
+            om=scatter["optout_rate_moe95"] * 100,
+            c=scatter["coverage"] * 100,
+            cm=scatter["coverage_moe95"] * 100,
+            f=scatter["both_reliable"].map({True: FLAG_WORDS["reliable"], False: FLAG_WORDS["unreliable"]}),
+        )[["district_id", "district_name", "o", "om", "c", "cm", "f"]]
+        .round(4)
+        .rename(
+            columns={
+                "district_id": "District id",
+                "district_name": "District",
+                "o": "Opt-out (%)",
+                "om": "Opt-out margin of error (95%, ± points)",
+                "c": "Coverage (%)",
+                "cm": "Coverage margin of error (95%, ± points)",
+                "f": "Reliability",
+            }
+        ),
     )
 st.caption(
     f"Release {release.release_id}. Counts are noisy and may differ slightly between tables; each table is "

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from analytics.ledger import Ledger, LedgerError, LedgerTamperedError
-from pages.common import current_release
+from pages.common import current_release, show_error
 from pages.signin import require
 
 user = require("administer")
@@ -16,7 +16,7 @@ try:
     ledger = Ledger.default()
     names = ledger.lineages()
 except LedgerError as exc:
-    st.error(str(exc), icon=":material/error:")
+    show_error(str(exc))
     st.stop()
 if not names:
     st.info("No student population is registered yet: `python -m analytics lineage register NAME --cap EPSILON ...`.")
@@ -63,7 +63,7 @@ with st.form("set_allocation"):
         try:
             ledger.set_allocation(name, scope, float(amount), principal=user.name)
         except (LedgerError, ValueError) as exc:
-            st.error(f"Refused: {exc}")
+            show_error(f"Refused: {exc}")
         else:
             st.success(f"{scope}: allocation {unit} = {amount:g}, recorded in the ledger.")
 
@@ -78,7 +78,7 @@ with st.form("set_limits"):
             if new_max != status.max_query:
                 ledger.set_max_query(name, float(new_max), principal=user.name)
         except (LedgerError, ValueError) as exc:
-            st.error(f"Refused: {exc}")
+            show_error(f"Refused: {exc}")
         else:
             st.success("Saved in the ledger.")
 
@@ -97,7 +97,7 @@ try:
     head = ledger.verify()
     st.success(f"The ledger verifies: {head.n_entries} entries; chain, seal and anchor intact.")
 except LedgerTamperedError as exc:
-    st.error(str(exc))
+    show_error(str(exc))
 st.dataframe(
     pd.DataFrame(
         [

@@ -13,7 +13,7 @@ from analytics import builder, config, lineage
 from analytics.catalog import BuildContext
 from analytics.ledger import Ledger, LedgerError
 from analytics.validate import Dataset, DataValidationError, load_dataset
-from pages.common import current_release
+from pages.common import csv_bytes, current_release, show_error
 from pages.signin import require
 
 user = require("query")
@@ -33,14 +33,14 @@ def _context(folder: str) -> tuple[Dataset, BuildContext]:
 try:
     dataset, ctx = _context(str(config.data_dir()))
 except DataValidationError as exc:
-    st.error(str(exc))
+    show_error(str(exc))
     st.stop()
 try:
     ledger = Ledger.default()
     attached = lineage.resolve(ledger, dataset.source, dataset.path)
     status = ledger.status(attached.lineage)
 except LedgerError as exc:
-    st.error(str(exc), icon=":material/error:")
+    show_error(str(exc))
     st.stop()
 allocation, spent = status.allocations.get(user.budget_scope, (0.0, 0.0))
 remaining = max(0.0, min(allocation - spent, status.remaining))
@@ -99,7 +99,7 @@ request = builder.TableRequest(
 try:
     checked = request.checked()
 except builder.RequestError as exc:
-    st.warning(f"Not ready: {exc}.")
+    show_error(f"Not ready: {exc}.")
     st.stop()
 
 st.subheader("Before you run it")
@@ -114,7 +114,7 @@ if st.button("Run the query", disabled=not confirm, type="primary", key="run"):
     try:
         st.session_state["last_result"] = builder.run(checked, dataset, user, ledger, ctx=ctx)
     except (LedgerError, builder.RequestError) as exc:
-        st.error(str(exc))
+        show_error(str(exc))
     else:
         st.rerun()  # so the allocation shown above is the one after this spend
 
@@ -127,7 +127,7 @@ if result is not None:
     buf = io.BytesIO()
     result.table.to_parquet(buf, index=False)
     c1, c2, c3 = st.columns(3)
-    c1.download_button("CSV", result.table.to_csv(index=False).encode(), "table.csv", "text/csv", key="dl_csv")
+    c1.download_button("CSV", csv_bytes(result.table), "table.csv", "text/csv", key="dl_csv")
     c2.download_button("Parquet", buf.getvalue(), "table.parquet", "application/octet-stream", key="dl_parquet")
     c3.download_button(
         "JSON sidecar",

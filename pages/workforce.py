@@ -6,10 +6,20 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analytics import views
-from pages.common import COLOURS, FLAG_WORDS, current_release, interval_bars, long_table, url_select
+from pages.common import (
+    COLOURS,
+    FLAG_WORDS,
+    current_release,
+    interval_bars,
+    long_table,
+    plot_text,
+    unique_labels,
+    url_select,
+)
 
 release = current_release()
 districts = release.table("districts")
+districts = districts.assign(district_name=unique_labels(districts["district_name"], districts["district_id"]))
 
 st.title("Workforce outcomes")
 st.markdown(
@@ -62,7 +72,7 @@ order = (rate.sort_index(ascending=False) if cut in ("cohort", "path") else rate
 fig = go.Figure()
 fig.add_trace(
     go.Bar(
-        y=order,
+        y=[plot_text(v) for v in order],
         x=((hi.loc[order, "value"] - lo.loc[order, "value"]) * 100).tolist(),
         base=(lo.loc[order, "value"] * 100).tolist(),
         orientation="h",
@@ -78,12 +88,15 @@ for flag in ("reliable", "rough", "unreliable"):
     fig.add_trace(
         go.Scatter(
             x=g["value"] * 100,
-            y=g.index,
+            y=[plot_text(v) for v in g.index],
             mode="markers",
             name=f"Matched students: {FLAG_WORDS[flag]}",
             marker={"color": COLOURS[flag], "size": 9, "symbol": "circle" if flag == "reliable" else "circle-open"},
             error_x=interval_bars(g["value"], g["value_moe95"], COLOURS[flag]),
-            customdata=(cov.loc[g.index, "value"] * 100).to_frame().assign(reason=g["flag_reason"]).to_numpy(),
+            customdata=(cov.loc[g.index, "value"] * 100)
+            .to_frame()
+            .assign(reason=g["flag_reason"].fillna("").map(plot_text))
+            .to_numpy(),
             hovertemplate="%{y}: %{x:.1f}%<br>coverage %{customdata[0]:.0f}%<br>%{customdata[1]}<extra></extra>",
         )
     )
@@ -120,7 +133,7 @@ for i, (q, colour) in enumerate((("p25", "#56B4E9"), ("p50", "#0072B2"), ("p75",
     fig2.add_trace(
         go.Scatter(
             x=g["value"],
-            y=order,
+            y=[plot_text(v) for v in order],
             mode="markers",
             name=views.label(q),
             marker={

@@ -257,3 +257,53 @@ def test_interrupted_write_leaves_no_partial_file(
     with pytest.raises(OSError, match="disk pulled out"):
         report.build_report(release, out / "annual", [fmt])
     assert list(out.iterdir()) == []  # neither the report nor its temporary file
+
+
+MATHTEXT_NAMES = ["$x^{$ Academy", "$\\frac{a}$ School", "a$b$c District", "Birch\u200bwater \U0001f393 School"]
+
+
+def test_names_with_mathtext_and_odd_characters_draw_as_plain_text(release: Release, tmp_path: Path) -> None:
+    districts = release.table("districts").copy()
+    districts["district_name"] = districts["district_name"].astype(object)
+    ssn = release.table("ssn_collection_by_district")
+    top = ssn.sort_values("optout_rate", ascending=False)["district_id"].head(len(MATHTEXT_NAMES)).tolist()
+    for district_id, name in zip(top, MATHTEXT_NAMES, strict=True):  # the PDF charts the 25 highest
+        districts.loc[districts["district_id"] == district_id, "district_name"] = name
+    evil = dataclasses.replace(release, tables={**release.tables, "districts": districts})
+    paths = report.build_report(evil, tmp_path / "math")  # filterwarnings=error: no missing-glyph warning either
+    assert len(PAGE.findall(paths["pdf"].read_bytes())) >= 5
+    assert report.pdf_text("$x^{$ Academy") == "$x^{$ Academy"
+    assert report.pdf_text("a\u202eb\U0001f393") == "ab?"
+    assert report.pdf_text("x" * 500, 20) == "x" * 19 + "…"
+
+
+def test_a_failing_pdf_leaves_no_partial_package(
+    release: Release, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "pkg"
+    first = report.build_report(release, out / "annual", ["xlsx", "zip"])
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def pdf_fails(*_args: object) -> None:
+        raise ValueError("the PDF could not be drawn")
+
+    monkeypatch.setattr(report, "_write_pdf", pdf_fails)
+    with pytest.raises(ValueError, match="could not be drawn"):
+        report.build_report(release, out / "annual")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # old files untouched, no temporaries
+    with pytest.raises(ValueError):
+        report.build_report(release, tmp_path / "fresh" / "annual")
+    assert list((tmp_path / "fresh").iterdir()) == []  # no xlsx or zip without the PDF
+    assert set(first) == {"xlsx", "zip"}
+
+
+def test_oversized_text_cells_are_capped(release: Release, tmp_path: Path) -> None:
+    districts = release.table("districts").copy()
+    districts["district_name"] = districts["district_name"].astype(object)
+    districts.loc[districts.index[0], "district_name"] = "=" + "A" * 100_000
+    evil = dataclasses.replace(release, tables={**release.tables, "districts": districts})
+    paths = report.build_report(evil, tmp_path / "big", ["zip"])
+    rows = _csv_rows(paths["zip"], "03_ssn_collection_and_optout_by_district.csv")
+    longest = max(len(r["District"]) for r in rows)
+    assert longest <= report.MAX_CELL_TEXT + 1  # the quote that neutralises the "=" may be added
+    assert any(r["District"].startswith("'=") and r["District"].endswith("…") for r in rows)
