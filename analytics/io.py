@@ -75,6 +75,11 @@ class TableFile:
         return self.path.suffix.lstrip(".").lower()
 
 
+def _problem_files(problems: list[str]) -> list[str]:
+    """The file names that problems found so far are about (the text before the first colon)."""
+    return [text.split(": ", 1)[0].strip("'") for text in problems]
+
+
 def find_table_files(dataset_dir: Path) -> tuple[dict[str, TableFile], list[str]]:
     """Map contract tables to their files in ``dataset_dir``.
 
@@ -86,11 +91,29 @@ def find_table_files(dataset_dir: Path) -> tuple[dict[str, TableFile], list[str]
     """
     problems: list[str] = []
     found: dict[str, TableFile] = {}
-    data_files = sorted(p for p in dataset_dir.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES)
+    data_files: list[Path] = []
+    for p in sorted(dataset_dir.iterdir()):
+        if p.suffix.lower() not in DATA_SUFFIXES:
+            continue
+        if p.is_symlink():
+            problems.append(
+                f"{p.name}: is a symbolic link; copy the file itself into the folder (links are not followed, so "
+                "nothing outside the dataset folder is read)"
+            )
+        elif not p.is_file():
+            problems.append(f"{p.name}: is not a regular file (a folder, pipe or device); put the table's file here")
+        elif not p.name.isascii():
+            problems.append(
+                f"{p.name!a}: the file name has non-ASCII characters (often a letter from another alphabet that looks "
+                "Latin); type the name again in plain ASCII"
+            )
+        else:
+            data_files.append(p)
     for name in schema.TABLE_NAMES:
         candidates = [p for p in data_files if p.stem == name]
         if not candidates:
-            problems.append(f"{name}: no file {name}.parquet or {name}.csv in {dataset_dir}")
+            if not any(Path(q).stem == name for q in _problem_files(problems)):
+                problems.append(f"{name}: no file {name}.parquet or {name}.csv in {dataset_dir}")
         elif len(candidates) > 1:
             problems.append(f"{name}: both {' and '.join(p.name for p in candidates)} exist; keep exactly one")
         else:

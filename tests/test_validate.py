@@ -383,3 +383,21 @@ def test_same_text_on_every_run(tmp_path: Path) -> None:
     a = validate_dataset(write_dataset(tmp_path / "a", t)).text().replace(str(tmp_path / "a"), "")
     b = validate_dataset(write_dataset(tmp_path / "b", t)).text().replace(str(tmp_path / "b"), "")
     assert a == b
+
+
+def test_links_special_files_and_lookalike_names_are_refused_with_their_cause(tmp_path: Path) -> None:
+    import os
+
+    folder = write_dataset(tmp_path / "d", tiny_tables())
+    secret = tmp_path / "outside.csv"
+    secret.write_text("student_key,ssn\nKAAAA0001,123-45-6789\n")
+    (folder / "students.csv").unlink()
+    (folder / "students.csv").symlink_to(secret)
+    (folder / "wages.csv").unlink()
+    os.mkfifo(folder / "wages.csv")
+    (folder / "schools.csv").rename(folder / "sch\u043e\u043els.csv")  # Cyrillic o's
+    text = validate_dataset(folder).text()
+    assert "students.csv: is a symbolic link" in text
+    assert "wages.csv: is not a regular file" in text and "no file wages" not in text
+    assert "non-ASCII characters" in text
+    assert "123-45-6789" not in text and "ssn" not in text
