@@ -64,6 +64,20 @@ def seed_for(seed: Seed, offset: int) -> Seed:
 # ---------------------------------------------------------------------------
 
 
+def _canonical(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows with one representation per value, so the bounding hash does not depend on dtypes.
+
+    Columns in name order; booleans and numbers as float64 (``2015``, ``2015.0`` and an
+    int32 ``2015`` hash alike), everything else as text.
+    """
+    out = {}
+    for col in sorted(rows.columns):
+        values = rows[col]
+        numeric = pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values)
+        out[col] = values.astype("float64") if numeric else values.astype(str)
+    return pd.DataFrame(out, index=rows.index)
+
+
 def bound_contributions(rows: pd.DataFrame, max_rows: int, key: str = "student_key") -> pd.DataFrame:
     """Keep at most ``max_rows`` rows per student.
 
@@ -82,7 +96,7 @@ def bound_contributions(rows: pd.DataFrame, max_rows: int, key: str = "student_k
     counts = rows.groupby(key, sort=False)[key].transform("size")
     if int(counts.max()) <= max_rows:
         return rows
-    order = pd.util.hash_pandas_object(rows, index=False).to_numpy()
+    order = pd.util.hash_pandas_object(_canonical(rows), index=False).to_numpy()
     ranked = rows.assign(_order=order).sort_values([key, "_order"], kind="stable")
     kept = ranked[ranked.groupby(key, sort=False).cumcount() < max_rows]
     return kept.drop(columns="_order").sort_index()
