@@ -100,22 +100,102 @@ def _hash(password: str, salt: bytes) -> bytes:
     return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _seal(users: dict[str, Any]) -> str:
+    """HMAC of the accounts under the steward key, so an edit to users.json is caught."""
+    from analytics.seal import StewardKey
+
+    return StewardKey.load().mac("users", json.dumps(users, sort_keys=True, separators=(",", ":")))
+
+
+def _well_formed(entry: object) -> bool:
+    if not isinstance(entry, dict) or entry.get("role") not in ROLES:
+        return False
+    if entry.get("oidc") is True:
+        return True
+    params = entry.get("params")
+    return (
+        isinstance(entry.get("salt"), str)
+        and isinstance(entry.get("scrypt"), str)
+        and isinstance(params, dict)
+        and all(isinstance(params.get(k), int) and 0 < params[k] <= 2**20 for k in ("n", "r", "p"))
+    )
+
+
+def _read(path: Path, *, allow_unsealed: bool = False) -> dict[str, Any]:
+    """The accounts file, checked: well formed and sealed under the steward key.
+
+    Raises:
+        AuthError: the file is damaged, was edited by hand, or was not written by this product.
+    """
     if not path.exists():
         return {"users": {}}
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise AuthError(f"{path} cannot be read as a credentials file; restore it from backup") from None
     if not isinstance(data, dict) or not isinstance(data.get("users"), dict):
         raise AuthError(f"{path} is not a credentials file written by `python -m analytics users`")
+    if not all(isinstance(n, str) and _well_formed(u) for n, u in data["users"].items()):
+        raise AuthError(f"{path} is damaged (an account has missing or wrong fields); restore it from backup")
+    if "seal" not in data:
+        if allow_unsealed:
+            return data
+        raise AuthError(
+            f"{path} was written before accounts were sealed; a steward checks the accounts "
+            "(`python -m analytics users list`) and seals it with `python -m analytics users seal --by STEWARD`"
+        )
+    if not hmac.compare_digest(str(data.get("seal", "")), _seal(data["users"])):
+        raise AuthError(
+            f"{path} was changed outside `python -m analytics users` (its seal under the steward key does not "
+            "match); nobody can sign in until it is restored from backup"
+        )
     return data
 
 
-def _write(path: Path, data: dict[str, Any]) -> None:
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write a private JSON file atomically (mode 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".users-", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", dir=path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, sort_keys=True)
     os.chmod(tmp, 0o600)
     os.replace(tmp, path)
+
+
+def _write(path: Path, data: dict[str, Any]) -> None:
+    """Write the accounts file, sealed under the steward key."""
+    _write_json(path, {"users": data["users"], "seal": _seal(data["users"])})
+
+
+def seal_legacy_file(steward: str, password: str, path: Path | None = None) -> list[User]:
+    """Seal an accounts file written before accounts were sealed, after a steward in it signs in.
+
+    The steward should first check the accounts listed (an unsealed file may have been
+    edited). Returns the accounts now sealed.
+
+    Raises:
+        AuthError: the file is already sealed or damaged, or the steward's sign-in fails.
+    """
+    path = path or users_path()
+    data = _read(path, allow_unsealed=True)
+    if "seal" in data:
+        raise AuthError(f"{path} is already sealed")
+    entry = data["users"].get(steward)
+    if entry is None or entry.get("role") != "steward" or "scrypt" not in entry:
+        raise AuthError("unknown user or wrong password")
+    p = entry["params"]
+    digest = hashlib.scrypt(
+        password.encode("utf-8"), salt=bytes.fromhex(entry["salt"]), n=p["n"], r=p["r"], p=p["p"], dklen=32
+    )
+    if not hmac.compare_digest(digest.hex(), entry["scrypt"]):
+        raise AuthError("unknown user or wrong password")
+    _write(path, data)
+    return list_users(path)
+
+
+def has_steward(path: Path | None = None) -> bool:
+    """Whether any steward account exists (then only a signed-in steward may add or change accounts)."""
+    return any(u.get("role") == "steward" for u in _read(path or users_path())["users"].values())
 
 
 def add_user(name: str, role: str, password: str, path: Path | None = None) -> User:
@@ -144,9 +224,10 @@ def add_user(name: str, role: str, password: str, path: Path | None = None) -> U
     return User(name, role)
 
 
-def list_users(path: Path | None = None) -> list[User]:
+def list_users(path: Path | None = None, *, allow_unsealed: bool = False) -> list[User]:
     """Every local user and role (never the hashes)."""
-    return [User(n, u["role"]) for n, u in sorted(_read(path or users_path())["users"].items())]
+    data = _read(path or users_path(), allow_unsealed=allow_unsealed)
+    return [User(n, u["role"]) for n, u in sorted(data["users"].items())]
 
 
 def role_of(name: str, path: Path | None = None) -> str | None:
@@ -294,7 +375,7 @@ class Throttle:
             before = json.dumps(state, sort_keys=True)
             yield state
             if json.dumps(state, sort_keys=True) != before:
-                _write(self.path, {"failures": state})
+                _write_json(self.path, {"failures": state})
 
     def _keys(self, name: str, client: str | None) -> dict[str, str]:
         keys = {"account": "account:" + _digest(name)}

@@ -161,6 +161,8 @@ class RequestError(ValueError):
 
 #: No request may ask for more than this, whatever the lineage's policy (which is usually far lower).
 MAX_EPSILON_ANY_QUERY = 2.0
+#: Below this, a count's 95% margin is tens of thousands of students: refused as pure noise.
+MIN_EPSILON_ANY_QUERY = 1e-4
 
 
 def _finite(name: str, value: object) -> float:
@@ -221,10 +223,10 @@ class TableRequest:
                 raise RequestError(f"{d!r} is not a dimension of {pop.name}; use {', '.join(pop.dimensions)}")
         if isinstance(self.epsilon, bool) or not isinstance(self.epsilon, (int, float)):
             raise RequestError("epsilon must be a number")
-        if not (np.isfinite(self.epsilon) and 0 < self.epsilon <= MAX_EPSILON_ANY_QUERY):
+        if not (np.isfinite(self.epsilon) and MIN_EPSILON_ANY_QUERY <= self.epsilon <= MAX_EPSILON_ANY_QUERY):
             raise RequestError(
-                f"epsilon must be above 0 and at most {MAX_EPSILON_ANY_QUERY:g} (the steward's per-query maximum "
-                "may be lower)"
+                f"epsilon must be above 0: between {MIN_EPSILON_ANY_QUERY:g} (below it every answer is pure noise) "
+                f"and {MAX_EPSILON_ANY_QUERY:g} (the steward's per-query maximum may be lower)"
             )
         lower, upper = self.lower, self.upper
         if self.measure == "rate" and self.outcome not in pop.outcomes:
@@ -436,8 +438,8 @@ def run(
         "charged_now": spend.charged,
         "epsilon_of_answer": req.epsilon,
         "reused_stored_answer": spend.reused,
-        "mechanism": "geometric counts (diffprivlib Geometric); Snapping sums for means; PSEO histogram for "
-        "percentiles",
+        "mechanism": "two-sided geometric (discrete Laplace) counts from OpenDP's exact sampler; diffprivlib Snapping "
+        "sums for means; PSEO noisy histogram for percentiles",
         "rows_per_student": rows_per_student(req),
         "bounds": {"lower": req.lower, "upper": req.upper},
         "lineage": attached.lineage,

@@ -7,6 +7,7 @@ on when they could not do it.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -47,17 +48,20 @@ def _contract_doc(args: argparse.Namespace) -> int:
     return 0
 
 
-def _password(args: argparse.Namespace) -> str:
+def _password(args: argparse.Namespace, who: str | None = None) -> str:
     """The password: one line of standard input with --password-stdin, else a prompt on the terminal."""
     import getpass
 
     if getattr(args, "password_stdin", False):
-        return sys.stdin.readline().rstrip("\n")
+        password = sys.stdin.readline().rstrip("\n")
+        if not password:
+            raise CliError("no password on standard input (--password-stdin reads one line); nothing was done")
+        return password
     if not sys.stdin.isatty():
         raise CliError(
             "no terminal to ask for the password: pipe it with --password-stdin (e.g. from your password manager)"
         )
-    return getpass.getpass(f"Password for {args.user}: ")
+    return getpass.getpass(f"Password for {who or args.user}: ")
 
 
 def _principal(args: argparse.Namespace, *, steward: bool) -> User:
@@ -81,14 +85,18 @@ def _release(args: argparse.Namespace) -> int:
     result = build_release(Path(args.dataset), Path(args.out), user=user, epsilon=args.epsilon, progress=progress)
     seconds = time.perf_counter() - started
     state = "already published (nothing written)" if result.already_existed else "written"
+    manifest = json.loads((result.release_dir / "manifest.json").read_text(encoding="utf-8"))
+    loss = manifest["lineage_privacy_loss"]
     print(
-        f"Release {result.release_id} {state} at {result.release_dir} in {seconds:.1f} s; "
-        f"spent now {result.epsilon_spent:g}, answers reused worth epsilon {result.epsilon_reused:g}."
+        f"Release {result.release_id} {state} at {result.release_dir} in {seconds:.1f} s.\n"
+        f"This build spent {loss['unit']} {result.epsilon_spent:g} and reused stored answers worth "
+        f"{result.epsilon_reused:g}. The students of {manifest['lineage']} have now borne {loss['unit']} "
+        f"{loss['spent']:g} of its cap of {loss['cap']:g}."
     )
     return 0
 
 
-def _print_status(name: str) -> None:
+def _print_status(name: str, spends: bool = False) -> None:
     from analytics.ledger import Ledger
 
     st = Ledger.default().status(name)
@@ -105,6 +113,12 @@ def _print_status(name: str) -> None:
         print(f"  extract {x.number}: {x.label} (attached {x.attached_at[:10]})")
     for release_id, entry_id in st.releases:
         print(f"  release {release_id} (ledger entry {entry_id})")
+    if spends:
+        for e in Ledger.default().history(lineage=name, kind="spend"):
+            what = (e.query or {}).get("table") or (e.query or {}).get("population") or "query"
+            print(
+                f"  spend {e.entry_id}: {e.created_at[:19]} {e.scope} {st.unit} {e.charge:g} ({what}, by {e.principal})"
+            )
 
 
 def _lineage(args: argparse.Namespace) -> int:
@@ -117,7 +131,7 @@ def _lineage(args: argparse.Namespace) -> int:
         if not names:
             print("No lineage is registered yet.")
         for name in names:
-            _print_status(name)
+            _print_status(name, spends=args.spends)
         return 0
     user = _principal(args, steward=True)
     ledger = Ledger.default()
@@ -157,29 +171,39 @@ def _moe(args: argparse.Namespace) -> int:
 def _users(args: argparse.Namespace) -> int:
     import getpass
 
-    from analytics import auth
+    from analytics import auth, lineage
 
-    try:
-        if args.users_command == "add":
-            if args.oidc:
-                user = auth.add_oidc_user(args.name, args.role)
-            else:
-                password = (
-                    sys.stdin.readline().rstrip("\n")
-                    if args.password_stdin
-                    else getpass.getpass(f"Password for {args.name}: ")
-                )
-                if not args.password_stdin and getpass.getpass("Again: ") != password:
-                    print("The passwords differ; nothing was changed.", file=sys.stderr)
-                    return 1
-                user = auth.add_user(args.name, args.role, password)
-            print(f"{user.name} is a {user.role} ({auth.users_path()}).")
+    if args.users_command == "list":
+        for user in auth.list_users(allow_unsealed=True):
+            print(f"{user.name}\t{user.role}")
+        return 0
+    if args.users_command == "seal":
+        sealed = auth.seal_legacy_file(args.by, _password(args, who=args.by))
+        print(f"Sealed {len(sealed)} account(s): {', '.join(f'{u.name} ({u.role})' for u in sealed)}.")
+        return 0
+    if auth.has_steward():
+        if not args.by:
+            raise CliError(
+                "accounts exist, so a steward must sign in to add or change one: add --by STEWARD "
+                "(with --password-stdin, the steward's password is the first line and the new password the second)"
+            )
+        acting = auth.sign_in(args.by, _password(args, who=args.by))
+        lineage.require_steward(acting)
+    elif args.role != "steward":
+        raise CliError("the first account must be a steward: `users add NAME --role steward`")
+    if args.oidc:
+        user = auth.add_oidc_user(args.name, args.role)
+    else:
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
         else:
-            for user in auth.list_users():
-                print(f"{user.name}\t{user.role}")
-    except auth.AuthError as exc:
-        print(exc, file=sys.stderr)
-        return 1
+            if not sys.stdin.isatty():
+                raise CliError("no terminal to ask for the new password: pipe it with --password-stdin")
+            password = getpass.getpass(f"New password for {args.name}: ")
+            if getpass.getpass("Again: ") != password:
+                raise CliError("the passwords differ; nothing was changed")
+        user = auth.add_user(args.name, args.role, password)
+    print(f"{user.name} is a {user.role} ({auth.users_path()}).")
     return 0
 
 
@@ -194,9 +218,9 @@ def _budget(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    from analytics import builder
+    from analytics import builder, lineage
     from analytics.catalog import BuildContext
-    from analytics.ledger import Ledger
+    from analytics.ledger import Ledger, query_key
     from analytics.validate import load_dataset
 
     filters: dict[str, tuple[object, ...]] = {}
@@ -218,19 +242,39 @@ def _query(args: argparse.Namespace) -> int:
         quantiles,
     ).checked()
     out = Path(args.out)
+    if out.is_dir():
+        raise CliError(f"--out {out} is a folder; give a path without a suffix inside it, e.g. {out / 'table'}")
+    if out.suffix:
+        raise CliError(
+            f"--out takes a path without a suffix ({out.with_suffix('')}): .csv, .parquet and .json are added"
+        )
     if not out.parent.is_dir():
         raise CliError(f"--out: the folder {out.parent} does not exist; nothing was spent")
     user = _principal(args, steward=False)
-    print(f"This query costs epsilon={req.epsilon:g} from {user.budget_scope}. Expected margins of error:")
-    print(builder.preview(req).to_string(index=False))
-    if not args.yes:
+    dataset = load_dataset(Path(args.dataset))
+    ledger = Ledger.default()
+    ctx = BuildContext(dataset.source)
+    req = req.canonical(ctx)
+    attached = lineage.resolve(ledger, dataset.source, dataset.path)
+    free = query_key(req.query()) in ledger.answered(attached.lineage, attached.extract_id, user.budget_scope)
+    if free:
+        print("You asked this before: the stored answer is returned and nothing is spent.")
+    else:
+        ledger.check_affordable(
+            attached.lineage, user.budget_scope, ledger.charge_of(attached.lineage, epsilon=req.epsilon)
+        )
+        print(
+            f"This query costs epsilon={req.epsilon:g} from {user.budget_scope} on {attached.lineage}. "
+            "Expected margins of error:"
+        )
+        print(builder.preview(req).to_string(index=False))
+    if not args.yes and not free:
         if not sys.stdin.isatty():
             raise CliError("no terminal to confirm the spend: add --yes to run it; nothing was spent")
         if input("Run it? [y/N] ").strip().lower() not in ("y", "yes"):
             print("Not run; nothing was spent.")
             return 1
-    dataset = load_dataset(Path(args.dataset))
-    result = builder.run(req, dataset, user, Ledger.default(), ctx=BuildContext(dataset.source))
+    result = builder.run(req, dataset, user, ledger, ctx=ctx)
     paths = builder.write_outputs(result, out)
     state = "the stored answer (nothing spent)" if result.spend.reused else f"spent epsilon={req.epsilon:g}"
     print(f"Wrote {', '.join(str(p) for p in paths.values())}; {state}.")
@@ -282,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--epsilon",
         type=float,
         default=None,
-        help="total privacy loss of the release (default: analytics.release.DEFAULT_RELEASE_EPSILON)",
+        help=f"total privacy loss of the release (default {_default_release_epsilon():g})",
     )
     _signin_args(p, "the steward building the release")
     p.set_defaults(handler=_release)
@@ -310,8 +354,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("name")
     q.add_argument("--amount", type=float, required=True)
     _signin_args(q, "the steward")
-    q = lin.add_parser("show", help="cap, spends, allocations, extracts and releases")
+    q = lin.add_parser("show", help="cap, allocations, extracts and releases (and every spend with --spends)")
     q.add_argument("name", nargs="?")
+    q.add_argument("--spends", action="store_true", help="list every spend: when, who, allocation, cost, what")
     p.set_defaults(handler=_lineage)
 
     p = sub.add_parser("ledger", help="check the privacy ledger")
@@ -334,8 +379,16 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("name")
     q.add_argument("--role", choices=["researcher", "steward"], required=True)
     q.add_argument("--oidc", action="store_true", help="an OIDC e-mail address: record the role, no password")
-    q.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    q.add_argument("--by", default=None, help="the steward adding or changing the account (needed once one exists)")
+    q.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read passwords from standard input: the steward's (with --by) first, then the new one",
+    )
     users.add_parser("list", help="list users and roles")
+    q = users.add_parser("seal", help="seal an accounts file written by an older version (a steward in it)")
+    q.add_argument("--by", required=True, help="a steward listed in the file")
+    q.add_argument("--password-stdin", action="store_true", help="read the steward's password from standard input")
     p.set_defaults(handler=_users)
 
     p = sub.add_parser("budget", help="show or set allocations within a lineage's cap (stewards set)")
@@ -379,6 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _default_release_epsilon() -> float:
+    from analytics.release import DEFAULT_RELEASE_EPSILON
+
+    return DEFAULT_RELEASE_EPSILON
+
+
 def _signin_args(p: argparse.ArgumentParser, who: str) -> None:
     p.add_argument("--user", required=True, help=f"{who}: a local account (`users add`)")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
@@ -390,11 +449,15 @@ class CliError(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; every refusal is a sentence on standard error and a non-zero exit, never a traceback."""
+    import logging
+
     from analytics.auth import AuthError
     from analytics.builder import RequestError
     from analytics.ledger import LedgerError
     from analytics.validate import DataValidationError
 
+    logging.getLogger("analytics").addHandler(logging.NullHandler())  # the server's log, not this terminal
+    logging.getLogger("analytics").propagate = False
     args = build_parser().parse_args(argv)
     if getattr(args, "command", None) == "release":
         from analytics.release import DEFAULT_RELEASE_EPSILON

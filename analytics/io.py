@@ -9,7 +9,6 @@ implementing the same two methods.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,22 +126,6 @@ def find_table_files(dataset_dir: Path) -> tuple[dict[str, TableFile], list[str]
                 f"{hint} so nothing outside the contract is read"
             )
     return found, problems
-
-
-def dataset_fingerprint(files: dict[str, TableFile]) -> str:
-    """SHA-256 over every contract table's name and bytes: the dataset's identity.
-
-    The privacy ledger charges spends against this fingerprint, so the same
-    bytes are the same dataset whatever folder they sit in.
-    """
-    digest = hashlib.sha256()
-    for name in sorted(files):
-        digest.update(name.encode() + b"\0")
-        with files[name].path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def first_invalid_utf8(path: Path) -> tuple[int, int] | None:

@@ -197,7 +197,7 @@ def resolve(ledger: Ledger, source: DataSource, dataset_dir: Path | None = None)
         known = ledger.lineages()
         hint = (
             f"If it belongs to a registered population ({', '.join(known)}), attach it: "
-            f"`python -m analytics lineage attach NAME {where} --user STEWARD`."
+            f"`python -m analytics lineage attach NAME {where} --label TEXT --user STEWARD`."
             if known
             else "No population is registered yet."
         )

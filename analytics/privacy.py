@@ -168,9 +168,13 @@ def geometric_moe95(epsilon: float, sensitivity: float = 1) -> float:
     >>> geometric_moe95(0.1)
     30.0
     """
+    if not (math.isfinite(epsilon) and epsilon > 0 and sensitivity > 0):
+        raise ValueError("epsilon and sensitivity must be finite numbers above 0")
     alpha = math.exp(-epsilon / sensitivity)
     if alpha == 0.0:
         return 0.0
+    if alpha >= 1.0:  # epsilon so small that the noise has no finite 95% range
+        return math.inf
     # smallest integer k with 2 alpha^(k+1) / (1 + alpha) <= 0.05
     k = math.log(0.05 * (1 + alpha) / 2) / math.log(alpha) - 1
     return float(max(0, math.ceil(k - 1e-9)))

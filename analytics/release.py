@@ -195,8 +195,8 @@ def check_recorded(ledger: Ledger, releases_dir: Path, lineage_name: str) -> Non
     for manifest in list_releases(releases_dir):
         if manifest.get("lineage") != lineage_name:
             continue
-        record = manifest.get("ledger", {})
-        entry = ledger.entry(int(record.get("entry_id", 0)))
+        record = manifest["ledger"]
+        entry = ledger.entry(record["entry_id"])
         if entry is None or entry.entry_hash != record.get("entry_hash") or entry.kind != "release":
             raise LedgerTamperedError(
                 record.get("entry_id"),
@@ -440,6 +440,20 @@ def _valid_id(release_id: object) -> bool:
     return isinstance(release_id, str) and RELEASE_ID_PATTERN.fullmatch(release_id) is not None
 
 
+def _well_formed(manifest: dict[str, Any]) -> bool:
+    """The fields pages and builds rely on have the right shapes (a hand-made manifest may not)."""
+    tables, ledger = manifest.get("tables"), manifest.get("ledger")
+    return (
+        isinstance(tables, dict)
+        and all(isinstance(t, dict) and isinstance(t.get("file"), str) for t in tables.values())
+        and isinstance(manifest.get("created_at"), str)
+        and isinstance(manifest.get("epsilon_total"), (int, float))
+        and isinstance(ledger, dict)
+        and isinstance(ledger.get("entry_id"), int)
+        and isinstance(ledger.get("entry_hash"), str)
+    )
+
+
 def list_releases(releases_dir: Path) -> list[dict[str, Any]]:
     """Manifests of the complete releases in ``releases_dir``, newest first.
 
@@ -462,9 +476,8 @@ def list_releases(releases_dir: Path) -> list[dict[str, Any]]:
             continue
         if not isinstance(manifest, dict) or manifest.get("release_id") != d.name:
             continue
-        if not isinstance(manifest.get("tables"), dict) or not isinstance(manifest.get("created_at"), str):
-            continue
-        found.append(manifest)
+        if _well_formed(manifest):
+            found.append(manifest)
     return sorted(found, key=lambda m: (m["created_at"], m["release_id"]), reverse=True)
 
 

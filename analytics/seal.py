@@ -11,10 +11,12 @@ and most of the data:
 - **The ledger's history.** The ledger lives in ``$ANALYTICS_HOME``; whoever can
   write there could rewrite its hash chain, roll it back to an earlier copy or
   delete it, and the budget would start again. The ledger therefore keeps a MAC of
-  its head under the same key, and every append also records ``(ledger id,
-  sequence, head)`` in an *anchor* file beside the key, so a ledger that is shorter
-  than its anchor (rolled back), missing (deleted) or re-chained (rewritten without
-  the key) is refused.
+  its head under the same key, and every append also records, in an *anchor* file
+  beside the key, how far the ledger with that random id has got (``sequence, head``),
+  which ledger is kept at which path, and which extract belongs to which ledger and
+  lineage. A ledger shorter than its anchor (rolled back, wherever the copy is put or
+  linked from), another ledger where one was kept (deleted and recreated), a chain
+  rewritten without the key, or an extract attached to a second ledger is refused.
 
 The key is 32 random bytes in ``$ANALYTICS_KEY_FILE`` (default
 ``~/.config/slds-analytics/steward.key``), created with mode 0600 on first use.
@@ -36,6 +38,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from analytics.config import analytics_home
 
@@ -143,7 +146,7 @@ class StewardKey:
         return self.path.with_name(self.path.name + ".anchors.json")
 
     @contextlib.contextmanager
-    def _locked_anchors(self) -> Iterator[dict[str, dict[str, object]]]:
+    def _locked_anchors(self) -> Iterator[dict[str, Any]]:
         lock = self.path.with_name(self.path.name + ".lock")
         with open(lock, "a+") as lock_fh:
             fcntl.flock(lock_fh, fcntl.LOCK_EX)
@@ -159,7 +162,7 @@ class StewardKey:
                 os.chmod(tmp, 0o600)
                 os.replace(tmp, self.anchor_path)
 
-    def _read_anchors(self) -> dict[str, dict[str, object]]:
+    def _read_anchors(self) -> dict[str, Any]:
         if not self.anchor_path.exists():
             return {}
         try:
@@ -172,33 +175,78 @@ class StewardKey:
             raise StewardKeyError(f"the ledger anchor file {self.anchor_path} is damaged")
         return data
 
-    def anchor(self, ledger_path: Path) -> Anchor | None:
-        """The furthest point recorded for the ledger at ``ledger_path``, if any.
+    def _verified(self, record: object, purpose: str, message: str) -> dict[str, object]:
+        if not isinstance(record, dict) or not self.check(purpose, message, str(record.get("mac", ""))):
+            raise StewardKeyError(f"the ledger anchor file {self.anchor_path} was edited: a record does not verify")
+        return record
+
+    def anchor(self, ledger_uid: str) -> Anchor | None:
+        """The furthest point recorded for the ledger with this random id, wherever its file is.
 
         Raises:
-            StewardKeyError: the record exists but its MAC is wrong (the anchor file was edited).
+            StewardKeyError: the record exists but does not verify (the anchor file was edited).
         """
-        rec = self._read_anchors().get(str(Path(ledger_path).resolve()))
+        rec = self._read_anchors().get("ledgers", {}).get(ledger_uid)
         if rec is None:
             return None
-        anchor = Anchor(str(rec["ledger_uid"]), int(str(rec["seq"])), str(rec["head"]))
-        if not self.check("anchor", anchor.message(), str(rec.get("mac", ""))):
-            raise StewardKeyError(f"the ledger anchor file {self.anchor_path} was edited: its record does not verify")
+        try:
+            anchor = Anchor(ledger_uid, int(rec["seq"]), str(rec["head"]))
+        except (KeyError, TypeError, ValueError):
+            anchor = Anchor(ledger_uid, -1, "")
+        self._verified(rec, "anchor", anchor.message())
         return anchor
 
-    def advance_anchor(self, ledger_path: Path, anchor: Anchor) -> None:
-        """Record that the ledger reached ``anchor`` (never moves an anchor backwards)."""
-        key = str(Path(ledger_path).resolve())
+    def owner(self, ledger_path: Path) -> str | None:
+        """The id of the ledger last kept at ``ledger_path`` (as given, or resolved through links), if any."""
+        paths = self._read_anchors().get("paths", {})
+        for key in _path_keys(ledger_path):
+            rec = paths.get(key)
+            if rec is not None:
+                uid = str(rec.get("ledger_uid", "")) if isinstance(rec, dict) else ""
+                self._verified(rec, "path", f"{key}:{uid}")
+                return uid
+        return None
+
+    def extract_home(self, extract_id: str) -> tuple[str, str] | None:
+        """(ledger id, lineage) an extract was attached to in any ledger under this key, if any."""
+        rec = self._read_anchors().get("extracts", {}).get(extract_id)
+        if rec is None:
+            return None
+        uid, lineage = (
+            (str(rec.get("ledger_uid", "")), str(rec.get("lineage", ""))) if isinstance(rec, dict) else ("", "")
+        )
+        self._verified(rec, "extract", f"{extract_id}:{uid}:{lineage}")
+        return uid, lineage
+
+    def advance_anchor(self, ledger_path: Path, anchor: Anchor, extracts: dict[str, str] | None = None) -> None:
+        """Record that the ledger reached ``anchor`` (never backwards), where it is kept, and its extracts."""
         with self._locked_anchors() as anchors:
-            old = anchors.get(key)
-            if old is not None and old.get("ledger_uid") == anchor.ledger_uid and int(str(old["seq"])) >= anchor.seq:
-                return
-            anchors[key] = {
-                "ledger_uid": anchor.ledger_uid,
-                "seq": anchor.seq,
-                "head": anchor.head,
-                "mac": self.mac("anchor", anchor.message()),
-            }
+            ledgers = anchors.setdefault("ledgers", {})
+            old = ledgers.get(anchor.ledger_uid)
+            if old is None or int(str(old.get("seq", -1))) < anchor.seq:
+                ledgers[anchor.ledger_uid] = {
+                    "seq": anchor.seq,
+                    "head": anchor.head,
+                    "mac": self.mac("anchor", anchor.message()),
+                }
+            paths = anchors.setdefault("paths", {})
+            for key in _path_keys(ledger_path):
+                paths[key] = {"ledger_uid": anchor.ledger_uid, "mac": self.mac("path", f"{key}:{anchor.ledger_uid}")}
+            known = anchors.setdefault("extracts", {})
+            for extract_id, lineage in (extracts or {}).items():
+                known.setdefault(
+                    extract_id,
+                    {
+                        "ledger_uid": anchor.ledger_uid,
+                        "lineage": lineage,
+                        "mac": self.mac("extract", f"{extract_id}:{anchor.ledger_uid}:{lineage}"),
+                    },
+                )
+
+
+def _path_keys(path: Path) -> list[str]:
+    """The path as given (made absolute, links kept) and resolved through links."""
+    return sorted({os.path.abspath(path), str(Path(path).resolve())})
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from pathlib import Path
 import duckdb
 
 from analytics import extract, pii, schema
-from analytics.io import DuckDBSource, TableFile, dataset_fingerprint, find_table_files, first_invalid_utf8
+from analytics.io import DuckDBSource, TableFile, find_table_files, first_invalid_utf8
 
 #: DuckDB type each contract dtype is cast to.
 DUCKDB_TYPES: dict[str, str] = {
@@ -107,7 +107,6 @@ class ValidationReport:
     dataset_dir: Path
     problems: list[Problem] = field(default_factory=list)
     row_counts: dict[str, int] = field(default_factory=dict)
-    fingerprint: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -116,7 +115,7 @@ class ValidationReport:
     def text(self) -> str:
         if self.ok:
             rows = ", ".join(f"{t} {n:,}" for t, n in self.row_counts.items())
-            return f"{self.dataset_dir}: valid. Rows: {rows}. Fingerprint {self.fingerprint}."
+            return f"{self.dataset_dir}: valid. Rows: {rows}."
         lines = [
             f"{self.dataset_dir}: {len(self.problems)} problem(s); nothing was loaded.",
             *(f"- {p}" for p in self.problems),
@@ -137,7 +136,6 @@ class Dataset:
     """A dataset that passed validation, held by a :class:`DataSource`."""
 
     path: Path
-    fingerprint: str
     source: DuckDBSource
     row_counts: dict[str, int]
     extract: extract.ExtractConfig = field(default_factory=extract.ExtractConfig)
@@ -731,7 +729,6 @@ def _run(dataset_dir: Path) -> tuple[ValidationReport, duckdb.DuckDBPyConnection
             checker.check_table(files[name])
     checker.check_relationships()
     if report.ok:
-        report.fingerprint = dataset_fingerprint(files)
         return report, con, config
     con.close()
     return report, None, config
@@ -755,7 +752,7 @@ def load_dataset(dataset_dir: Path) -> Dataset:
         DataValidationError: listing every problem; nothing is loaded.
     """
     report, con, config = _run(dataset_dir)
-    if con is None or report.fingerprint is None:
+    if con is None or not report.ok:
         raise DataValidationError(report)
     for name in schema.TABLE_NAMES:
         cols = ", ".join(_q(c) for c in schema.table(name).column_names)
@@ -768,6 +765,5 @@ def load_dataset(dataset_dir: Path) -> Dataset:
         con.close()
         name, _, rest = str(exc).partition(": ")
         report.problems.append(Problem(name, rest, rule="extract configuration"))
-        report.fingerprint = None
         raise DataValidationError(report) from None
-    return Dataset(Path(dataset_dir), report.fingerprint, source, dict(report.row_counts), source.extract)
+    return Dataset(Path(dataset_dir), source, dict(report.row_counts), source.extract)

@@ -137,7 +137,8 @@ def test_outputs_with_sidecar(dataset: Dataset, ledger: Ledger, tmp_path: Path) 
             "finite number",
         ),
         (builder.TableRequest("adjusted_cohort", "count", ("cohort",), float("inf")), "epsilon must be above 0"),
-        (builder.TableRequest("adjusted_cohort", "count", ("cohort",), 10.0), "at most 2"),
+        (builder.TableRequest("adjusted_cohort", "count", ("cohort",), 10.0), "and 2 "),
+        (builder.TableRequest("adjusted_cohort", "count", ("cohort",), 1e-300), "pure noise"),
         (builder.TableRequest("adjusted_cohort", "count", ("cohort", "cohort"), 0.1), "named once"),
     ],
 )

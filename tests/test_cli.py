@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -114,3 +115,40 @@ def test_a_real_process_refuses_without_a_traceback(home: Path, dataset: Path) -
     )  # fmt: skip
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "not attached to any student population" in done.stderr and "lineage register" in done.stderr
+
+
+def test_accounts_are_changed_only_by_a_signed_in_steward(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ANALYTICS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ANALYTICS_KEY_FILE", str(tmp_path / "keys" / "steward.key"))
+    code, text = run(monkeypatch, capsys, "researcher pass 1\n", "users", "add", "ann", "--role", "researcher",
+                     "--password-stdin")  # fmt: skip
+    assert code == 1 and "first account must be a steward" in text
+    code, _ = run(
+        monkeypatch, capsys, STEWARD_PW + "\n", "users", "add", "sam", "--role", "steward", "--password-stdin"
+    )
+    assert code == 0
+    attempts = [
+        ("mallory pass 1\n", ("users", "add", "mallory", "--role", "steward", "--password-stdin"), "--by STEWARD"),
+        ("new password 1\n", ("users", "add", "sam", "--role", "steward", "--password-stdin"), "--by STEWARD"),
+        ("wrong password\nmallory pass 1\n", ("users", "add", "mallory", "--role", "steward", "--by", "sam",
+                                              "--password-stdin"), "unknown user or wrong password"),
+    ]  # fmt: skip
+    for stdin, argv, words in attempts:
+        code, text = run(monkeypatch, capsys, stdin, *argv)
+        assert code == 1 and words in text, text
+    code, _ = run(monkeypatch, capsys, f"{STEWARD_PW}\n{RESEARCHER_PW}\n", "users", "add", "ann", "--role",
+                  "researcher", "--by", "sam", "--password-stdin")  # fmt: skip
+    assert code == 0 and [u.name for u in auth.list_users()] == ["ann", "sam"]
+    code, text = run(monkeypatch, capsys, f"{RESEARCHER_PW}\nann pass 2 x\n", "users", "add", "bob", "--role",
+                     "steward", "--by", "ann", "--password-stdin")  # fmt: skip
+    assert code == 1 and "only a steward" in text
+
+    users = tmp_path / "home" / "users.json"
+    data = json.loads(users.read_text())
+    data["users"]["ann"]["role"] = "steward"  # promoting oneself by editing the file
+    users.write_text(json.dumps(data))
+    code, text = run(monkeypatch, capsys, RESEARCHER_PW + "\n", "lineage", "register", "mine", "--cap", "9",
+                     "--description", "x", "--user", "ann", "--password-stdin")  # fmt: skip
+    assert code == 1 and "changed outside" in text

@@ -485,3 +485,56 @@ def test_default_ledger_location_comes_from_configuration(tmp_path: Path, monkey
     monkeypatch.setenv("ANALYTICS_LEDGER", str(tmp_path / "elsewhere" / "l.sqlite3"))
     monkeypatch.setenv("ANALYTICS_KEY_FILE", str(tmp_path / "keys" / "k"))
     assert Ledger.default().path == tmp_path / "elsewhere" / "l.sqlite3"
+
+
+# ------------------------------------------------------------- attacks found in review
+
+
+def test_extra_triggers_that_swallow_spends_are_refused(filled: Ledger) -> None:
+    with closing(sqlite3.connect(filled.path)) as conn:
+        conn.execute(
+            "CREATE TRIGGER zz_skip BEFORE INSERT ON entries WHEN NEW.kind = 'spend' BEGIN SELECT RAISE(IGNORE); END"
+        )
+        conn.commit()
+    assert_refuses_from_now_on(filled, "not part of the ledger")
+
+
+def test_rollback_through_a_link_or_another_path_is_detected(filled: Ledger, tmp_path: Path, key: StewardKey) -> None:
+    copy = tmp_path / "old.sqlite3"
+    with closing(sqlite3.connect(filled.path)) as src, closing(sqlite3.connect(copy)) as dst:
+        src.backup(dst)
+    spend(filled, {"q": "after the copy"}, epsilon=0.5)
+    elsewhere = Ledger(copy, key=key)  # e.g. ANALYTICS_LEDGER pointed at the old copy
+    assert_refuses_from_now_on(elsewhere, "rolled")
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(filled.path) + suffix).unlink(missing_ok=True)
+    filled.path.symlink_to(copy)
+    assert_refuses_from_now_on(Ledger(filled.path, key=key), "rolled")
+
+
+def test_an_edited_answer_with_a_matching_hash_is_never_served(filled: Ledger) -> None:
+    import hashlib
+
+    fake = b"2011,999999"
+    raw_sql(filled.path, f"UPDATE answers SET answer = X'{fake.hex()}', answer_sha256 = "
+            f"'{hashlib.sha256(fake).hexdigest()}' WHERE entry_id = 7")  # fmt: skip
+    restore_triggers(filled.path)
+    with pytest.raises(LedgerTamperedError, match="does not match what the spend recorded"):
+        spend(filled, {"q": 0})
+    with pytest.raises(LedgerTamperedError):
+        filled.set_allocation(L, "public", 2.0, principal="sam")
+
+
+def test_one_extract_cannot_be_attached_in_a_second_ledger(ledger: Ledger, tmp_path: Path, key: StewardKey) -> None:
+    second = Ledger(tmp_path / "second" / "ledger.sqlite3", key=key)
+    second.register_lineage("fresh-start", cap=20, description="the same students again", principal="mallory")
+    with pytest.raises(LineageError, match="another privacy ledger"):
+        second.attach_extract("fresh-start", X1, label="same rows", principal="mallory")
+
+
+def test_reads_refuse_a_rewritten_ledger_with_a_message(filled: Ledger) -> None:
+    raw_sql(filled.path, "UPDATE entries SET detail_json = '{}' WHERE kind = 'lineage'")
+    restore_triggers(filled.path)
+    for read in (lambda: filled.status(L), filled.lineages, lambda: filled.extract(X1)):
+        with pytest.raises(LedgerTamperedError):
+            read()

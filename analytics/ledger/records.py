@@ -75,6 +75,12 @@ _TABLES = [
     *_TRIGGERS.values(),
 ]
 
+#: Every object the ledger's schema creates (type, name); anything else in the file is tampering.
+_SCHEMA_OBJECTS = frozenset(
+    {("table", "meta"), ("table", "entries"), ("table", "answers"), ("index", "entries_by_lineage")}
+    | {("trigger", name) for name in _TRIGGERS}
+)
+
 _COLUMNS = (
     "id, kind, created_at, principal, lineage, scope, extract_id, query_json, query_key, epsilon, delta, rho, "
     "charge, amount, detail_json, answer_sha256, prev_hash, entry_hash"

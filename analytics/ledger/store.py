@@ -15,6 +15,7 @@ from typing import Any
 from analytics.config import ledger_path
 from analytics.ledger.records import (
     _COLUMNS,
+    _SCHEMA_OBJECTS,
     _SCHEMA_VERSION,
     _TABLES,
     _TRIGGERS,
@@ -177,10 +178,19 @@ class Ledger:
 
     def _check(self, conn: sqlite3.Connection, *, answers: bool) -> ChainHead:
         """Verify everything; raise :class:`LedgerTamperedError` at the first problem."""
-        triggers = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall())
+        objects = {
+            (kind, name): sql
+            for kind, name, sql in conn.execute("SELECT type, name, sql FROM sqlite_master").fetchall()
+            if not name.startswith("sqlite_")
+        }
         for name, sql in _TRIGGERS.items():
-            if triggers.get(name) != sql:
+            if objects.get(("trigger", name)) != sql:
                 raise LedgerTamperedError(None, f"its append-only guard {name} was removed or changed.")
+        unexpected = sorted(f"{kind} {name}" for kind, name in objects if (kind, name) not in _SCHEMA_OBJECTS)
+        if unexpected:
+            raise LedgerTamperedError(
+                None, f"objects that are not part of the ledger were added to it ({', '.join(unexpected)})."
+            )
         rows = conn.execute(f"SELECT {_COLUMNS} FROM entries ORDER BY id").fetchall()
         entries = [_row_to_entry(r) for r in rows]
         prev_id, prev_hash = 0, GENESIS_HASH
@@ -204,25 +214,46 @@ class Ledger:
                 "entries were removed, or the key was replaced.",
             )
         try:
-            anchor = self.key.anchor(self.path)
+            anchor = self.key.anchor(uid)
+            owner = self.key.owner(self.path)
         except StewardKeyError as exc:
             raise LedgerTamperedError(None, str(exc) + ".") from None
-        if anchor is not None:
-            if anchor.ledger_uid != uid:
-                raise LedgerTamperedError(
-                    None,
-                    f"the ledger kept at {self.path} had reached entry {anchor.seq}; this file is another ledger "
-                    "(the original was deleted or replaced).",
-                )
-            if prev_id < anchor.seq or entries[anchor.seq - 1].entry_hash != anchor.head:
-                raise LedgerTamperedError(
-                    min(prev_id + 1, anchor.seq),
-                    f"it had reached entry {anchor.seq}, but now ends at entry {prev_id}: it was rolled back to "
-                    "an earlier copy.",
-                )
+        if owner is not None and owner != uid:
+            raise LedgerTamperedError(
+                None,
+                f"another ledger was kept at {self.path}; this file is a different one (the original was deleted "
+                "or replaced).",
+            )
+        if anchor is not None and (
+            anchor.seq < 0 or prev_id < anchor.seq or entries[anchor.seq - 1].entry_hash != anchor.head
+        ):
+            raise LedgerTamperedError(
+                min(prev_id + 1, max(anchor.seq, 1)),
+                f"this ledger had reached entry {anchor.seq}, but this copy ends at entry {prev_id}: it was rolled "
+                "back to an earlier copy.",
+            )
+        self._check_answer_links(conn)
         if answers:
             self._check_answers(conn, entries)
         return ChainHead(len(entries), prev_hash)
+
+    @staticmethod
+    def _check_answer_links(conn: sqlite3.Connection) -> None:
+        """Every spend has exactly its answer, filed under its keys, with its recorded hash (no re-hashing)."""
+        bad = conn.execute(
+            "SELECT min(a.entry_id) FROM answers a LEFT JOIN entries e ON e.id = a.entry_id "
+            "WHERE e.id IS NULL OR e.kind != 'spend' OR a.answer_sha256 IS NOT e.answer_sha256 "
+            "OR a.lineage IS NOT e.lineage OR a.extract_id IS NOT e.extract_id OR a.scope IS NOT e.scope "
+            "OR a.query_key IS NOT e.query_key"
+        ).fetchone()[0]
+        if bad is not None:
+            raise LedgerTamperedError(int(bad), "its stored answer does not match what the spend recorded.")
+        missing = conn.execute(
+            "SELECT min(e.id) FROM entries e LEFT JOIN answers a ON a.entry_id = e.id "
+            "WHERE e.kind = 'spend' AND a.entry_id IS NULL"
+        ).fetchone()[0]
+        if missing is not None:
+            raise LedgerTamperedError(int(missing), "the answer paid for by this spend is missing.")
 
     @staticmethod
     def _check_answers(conn: sqlite3.Connection, entries: list[LedgerEntry]) -> None:
@@ -272,6 +303,11 @@ class Ledger:
             yield conn
             last = conn.execute("SELECT id, entry_hash FROM entries ORDER BY id DESC LIMIT 1").fetchone()
             appended = last is not None and last[0] > before
+            attached = dict(
+                conn.execute(
+                    "SELECT extract_id, lineage FROM entries WHERE kind = 'extract' AND id > ?", (before,)
+                ).fetchall()
+            )
             uid = self._meta(conn)["ledger_uid"]
             if appended:
                 conn.execute(
@@ -279,7 +315,7 @@ class Ledger:
                     (self.key.mac("seal", f"{uid}:{last[0]}:{last[1]}"),),
                 )
         if appended:
-            self.key.advance_anchor(self.path, Anchor(uid, int(last[0]), str(last[1])))
+            self.key.advance_anchor(self.path, Anchor(uid, int(last[0]), str(last[1])), extracts=attached)
 
     def _append(self, conn: sqlite3.Connection, **fields: Any) -> LedgerEntry:
         last = conn.execute("SELECT id, entry_hash FROM entries ORDER BY id DESC LIMIT 1").fetchone()
@@ -314,9 +350,12 @@ class Ledger:
     def _lineage_entry(conn: sqlite3.Connection, name: str) -> LedgerEntry:
         row = conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE kind = 'lineage' AND lineage = ?", (name,)).fetchone()
         if row is None:
+            known = [r[0] for r in conn.execute("SELECT lineage FROM entries WHERE kind = 'lineage' ORDER BY id")]
+            listed = f"registered: {', '.join(known)}" if known else "none is registered yet"
             raise LineageError(
-                f"no student population (lineage) named {name!r} is registered; a steward registers one with "
-                f"`python -m analytics lineage register {name} --cap EPSILON --user STEWARD`."
+                f"no student population (lineage) named {name!r} is registered ({listed}). A steward registers a new "
+                f"one with `python -m analytics lineage register {name} --cap EPSILON --description TEXT "
+                "--user STEWARD`."
             )
         return _row_to_entry(row)
 
@@ -465,6 +504,16 @@ class Ledger:
         label = _check_text("label", label, 200)
         with self._write() as conn:
             self._lineage_entry(conn, name)
+            try:
+                home = self.key.extract_home(extract_id)
+            except StewardKeyError as exc:
+                raise LedgerTamperedError(None, str(exc) + ".") from None
+            uid = self._meta(conn)["ledger_uid"]
+            if home is not None and home[0] != uid:
+                raise LineageError(
+                    f"this extract is already attached to lineage {home[1]!r} in another privacy ledger kept under "
+                    "this steward key; one population has one ledger and one cap, so it cannot be attached here."
+                )
             found = self._extract(conn, extract_id)
             if found is not None:
                 if found.lineage != name:
@@ -504,11 +553,13 @@ class Ledger:
         """The lineage an extract is attached to, or ``None``."""
         extract_id = _check_extract(extract_id)
         with self._transaction("DEFERRED") as conn:
+            self._check(conn, answers=False)
             return self._extract(conn, extract_id)
 
     def lineages(self) -> list[str]:
         """Names of the registered lineages, in registration order."""
         with self._transaction("DEFERRED") as conn:
+            self._check(conn, answers=False)
             return [r[0] for r in conn.execute("SELECT lineage FROM entries WHERE kind = 'lineage' ORDER BY id")]
 
     def status(self, name: str) -> LineageStatus:
@@ -519,6 +570,7 @@ class Ledger:
         """
         name = _check_lineage(name)
         with self._transaction("DEFERRED") as conn:
+            self._check(conn, answers=False)
             reg = self._lineage_entry(conn, name)
             spent, delta = self._spent(conn, name)
             allocations: dict[str, tuple[float, float]] = {}
@@ -681,8 +733,8 @@ class Ledger:
 
         with self._write() as conn:
             stored = conn.execute(
-                "SELECT answer, answer_sha256, entry_id FROM answers "
-                "WHERE lineage = ? AND extract_id = ? AND scope = ? AND query_key = ?",
+                "SELECT a.answer, e.answer_sha256, a.entry_id FROM answers a JOIN entries e ON e.id = a.entry_id "
+                "WHERE a.lineage = ? AND a.extract_id = ? AND a.scope = ? AND a.query_key = ?",
                 (lineage, extract_id, scope, key),
             ).fetchone()
             if stored is not None:
@@ -695,7 +747,8 @@ class Ledger:
             if attached is None or attached.lineage != lineage:
                 raise LineageError(
                     f"this extract is not attached to lineage {lineage!r}; a steward attaches it with "
-                    f"`python -m analytics lineage attach {lineage} DATASET_DIR --user STEWARD`. Nothing was spent."
+                    f"`python -m analytics lineage attach {lineage} DATASET_DIR --label TEXT --user STEWARD`. "
+                    "Nothing was spent."
                 )
             charge = self._charge(conn, lineage, epsilon, delta, rho)
             self._refuse_if_over(conn, lineage, scope, charge, delta)
@@ -757,8 +810,11 @@ class Ledger:
 
     def entry(self, entry_id: int) -> LedgerEntry | None:
         """The entry with this id, or ``None``."""
+        if isinstance(entry_id, bool) or not isinstance(entry_id, int) or not 0 < entry_id < 2**62:
+            return None
         with self._transaction("DEFERRED") as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE id = ?", (int(entry_id),)).fetchone()
+            self._check(conn, answers=False)
+            row = conn.execute(f"SELECT {_COLUMNS} FROM entries WHERE id = ?", (entry_id,)).fetchone()
         return None if row is None else _row_to_entry(row)
 
     # ------------------------------------------------------------------- reading
