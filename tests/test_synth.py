@@ -328,7 +328,7 @@ def test_assessments_follow_enrollment(tables: dict[str, pd.DataFrame]) -> None:
     proficient = (ass["achievement_level"] >= schema.PROFICIENT_LEVEL).mean()
     assert 0.4 < proficient < 0.6
     # Levels follow the published cut scores.
-    params = synth._parameters(N_STUDENTS, SEED)["assessment"]
+    params = synth.parameters(N_STUDENTS, SEED)["assessment"]
     cuts = params["cut_scores"]  # type: ignore[index]
     for g, c in cuts.items():
         rows = ass[ass["grade"] == int(g)]
