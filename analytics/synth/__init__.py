@@ -18,6 +18,12 @@ What the data look like:
   grade retention, and exits (graduated in 4 or 5 years, dropped out,
   transferred out, emigrated, deceased, other). A few students leave the
   state before grade 9 and so belong to no cohort.
+- The cases real extracts hold (:mod:`.cases`): a sample of the cohorts
+  2023-2025 still in school at the end of the data, a diploma and a transfer
+  out in the same year, returns after a documented transfer out, co-enrolment
+  at two colleges in one term (postsecondary rows carry an ``institution_id``),
+  students tested twice in a repeated grade, earners above $100,000, and, with
+  ``last_year``, an extract that ends early.
 - Assessments from a growth model with a planted school growth effect;
   graduation from a logit model with a planted school graduation effect;
   SSN opt-out from a planted district propensity (higher for English
@@ -36,17 +42,24 @@ scale in ``out_dir/extract.json``:
 - ``counties.parquet``: county, employment_effect (logit shift),
   earnings_multiplier (on real earnings); the county is that of the district
   of the student's last enrolment.
-- ``students.parquet``: student_key, cohort (NULL for students who left the
-  state before grade 9), graduated_4yr, graduated_5yr, removed_from_cohort,
-  acgr_school_id (school of the last enrolment row with school_year <=
-  cohort + 3; for a mid-year mover, the later row, which the file lists
-  second), employed_y1/y3/y5 and earnings_y1/y3/y5 (nominal, calendar year
-  cohort + 3 + k, from all wages whether or not the SSN was provided; NULL
-  after 2025 or without a cohort).
+- ``students.parquet``, one row per student in the extract: student_key,
+  cohort (NULL for students with no high-school row by the last year),
+  graduated_4yr, graduated_5yr, removed_from_cohort (NULL where the window is
+  not over), acgr_category (the category of
+  :data:`analytics.metrics.cohort.ACGR_CATEGORIES`), acgr_school_id (school of
+  the last record within 4 years, within 5 for a student removed within 4),
+  the planted-case flags continuing, same_year_transfer_diploma,
+  returned_in_year5, returned_within_4yrs, co_enrolled, college_level (of the
+  first enrolment after the diploma), n_tests, repeated_grade,
+  employed_y1/y3/y5 and earnings_y1/y3/y5 (nominal, calendar year cohort + 3 +
+  k, from all wages whether or not the SSN was provided; NULL after the last
+  year or without a cohort), top_coded. ``parameters.json`` states each
+  definition (``truth_definitions``).
 - ``parameters.json``: every planted parameter, with sorted keys.
 
 Everything is drawn from ``numpy.random.default_rng(seed)`` (and generators
-spawned from it), so the same ``(n_students, seed)`` gives byte-identical files.
+spawned from it), so the same ``(n_students, seed, last_year)`` gives
+byte-identical files, and an earlier ``last_year`` cuts the same population.
 The districts and schools use their own spawned generator, so the public lists
 depend on the seed only, not on ``n_students``.
 
@@ -56,7 +69,8 @@ The package's parts, in the order the generator draws them:
 - :mod:`.students`: keys and demographics;
 - :mod:`.schooling`: enrolment paths, graduation and exits (with :mod:`.assessments`,
   the growth model);
-- :mod:`.postsecondary`: college terms;
+- :mod:`.cases`: the planted cases of real extracts, and the cut at the last year;
+- :mod:`.postsecondary`: college terms and colleges;
 - :mod:`.wages`: quarterly UI wages;
 - :mod:`.truth`: the truth files and ``parameters.json``;
 - :mod:`.generator`: :func:`generate`, which runs them and writes the folder.

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 from analytics import schema
 from analytics.config import REFERENCE_DIR
 
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"
 
 # ---------------------------------------------------------------------------
 # Calendar

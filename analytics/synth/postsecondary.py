@@ -124,3 +124,85 @@ def simulate_postsecondary(
         "four_year": four,
         "student_in_state": in_state,
     }
+
+
+#: Fictional colleges by (level, control, in Maine): how many of each kind students attend.
+INSTITUTION_COUNTS: dict[tuple[str, str, bool], int] = {
+    ("2-year", "public", True): 7,
+    ("2-year", "private", True): 2,
+    ("2-year", "public", False): 25,
+    ("2-year", "private", False): 6,
+    ("4-year", "public", True): 7,
+    ("4-year", "private", True): 12,
+    ("4-year", "public", False): 60,
+    ("4-year", "private", False): 90,
+}
+
+
+def institution_ids() -> dict[tuple[str, str, bool], list[str]]:
+    """Identifiers of the fictional colleges, such as 'ME2U03' (in Maine, 2-year, public, third)."""
+    out = {}
+    for (level, control, in_state), count in INSTITUTION_COUNTS.items():
+        prefix = ("ME" if in_state else "US") + level[0] + ("U" if control == "public" else "P")
+        out[(level, control, in_state)] = [f"{prefix}{i + 1:02d}" for i in range(count)]
+    return out
+
+
+def with_institutions(
+    rng: np.random.Generator, post: dict[str, np.ndarray], n: int, p_co_enrol: float
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Give each student's terms one college, and co-enrol a share ``p_co_enrol`` of college students.
+
+    A co-enrolled student is also enrolled, in one of their terms (the first
+    with probability one half), at a public in-state college of the other
+    level, with the same term start. Returns the rows (the arrays of ``post``
+    that are per row, plus ``institution``, a string array; co-enrolment rows
+    follow their student's rows) and the mask of co-enrolled students.
+    """
+    ids = institution_ids()
+    kinds = list(ids)
+    level_names = np.array(schema.INSTITUTION_LEVELS)[post["level"]]
+    control_names = np.array(schema.CONTROLS)[post["control"]]
+    # One college per student: the kind of their (first) row, the college drawn once.
+    draw = rng.random(n)
+    institution = np.empty(len(post["student"]), dtype=object)
+    for kind in kinds:
+        level, control, in_state = kind
+        mask = (level_names == level) & (control_names == control) & (post["in_state"] == in_state)
+        pool = np.array(ids[kind])
+        institution[mask] = pool[np.minimum((draw[post["student"][mask]] * len(pool)).astype(np.int64), len(pool) - 1)]
+
+    has_terms = np.bincount(post["student"], minlength=n) > 0
+    co = has_terms & (rng.random(n) < p_co_enrol)
+    first_term = rng.random(n) < 0.5
+    pick_u = rng.random(n)
+    college_u = rng.random(n)
+    student = post["student"]
+    n_terms = np.bincount(student, minlength=n)
+    first_row = np.cumsum(n_terms) - n_terms
+    which = np.where(first_term, 0, np.minimum((pick_u * n_terms).astype(np.int64), np.maximum(n_terms - 1, 0)))
+    co_rows = (first_row + which)[co]
+    other_level = 1 - post["level"][co_rows]
+    in_state_public = [ids[(level, "public", True)] for level in schema.INSTITUTION_LEVELS]
+    co_institution = np.array(
+        [
+            in_state_public[lv][min(int(u * len(in_state_public[lv])), len(in_state_public[lv]) - 1)]
+            for lv, u in zip(other_level, college_u[co], strict=True)
+        ],
+        dtype=object,
+    )
+
+    rows = {k: post[k] for k in ("student", "term_start", "level", "control", "in_state", "term_year")}
+    extra = {
+        "student": student[co_rows],
+        "term_start": post["term_start"][co_rows],
+        "level": other_level,
+        "control": np.full(len(co_rows), schema.CONTROLS.index("public"), dtype=post["control"].dtype),
+        "in_state": np.ones(len(co_rows), dtype=bool),
+        "term_year": post["term_year"][co_rows],
+    }
+    out = {k: np.concatenate([rows[k], extra[k]]) for k in rows}
+    out["institution"] = np.concatenate([institution, co_institution]).astype(str)
+    seq = np.concatenate([np.arange(len(student)), co_rows + 0.5])
+    order = np.argsort(seq, kind="stable")
+    return {k: v[order] for k, v in out.items()}, co

@@ -26,7 +26,7 @@ from analytics.synth.assessments import (
     draw_scores,
     school_effect,
 )
-from analytics.synth.common import N_STEPS, expit, pick
+from analytics.synth.common import LAST_SCHOOL_YEAR, N_STEPS, expit, pick
 from analytics.synth.geography import Geography, pick_destinations
 from analytics.synth.students import Students
 
@@ -119,6 +119,8 @@ def simulate_schooling(
     transfer_in = rng.random(n) < P_TRANSFER_IN
     start_grade = np.where(transfer_in, 1 + pick(rng, TRANSFER_IN_GRADE_WEIGHTS, n), 0)
     start = np.where(start_grade <= 8, start_grade + (start_grade > retained_at), t9 + start_grade - 9)
+    # Nobody arrives after the last school year (only the cohorts still in school could).
+    start = np.minimum(start, LAST_SCHOOL_YEAR - year0)
 
     # District and attendance area per step; moves between districts.
     district = np.repeat(home[:, None], N_STEPS, axis=1)
@@ -275,13 +277,22 @@ def simulate_schooling(
     return paths, scores, a11
 
 
-def enrollment_rows(paths: Paths) -> dict[str, np.ndarray]:
-    """One row per enrolled step, plus a 'continuing' row at the old school for mid-year movers."""
+def enrollment_rows(
+    paths: Paths, interim: np.ndarray | None = None, extra: dict[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """One row per enrolled step, plus a 'continuing' row at the old school for mid-year movers.
+
+    ``interim`` [n, N_STEPS] gives the exit code of a row that is not the
+    student's last (-1: 'continuing'); ``extra`` holds more rows (student, year,
+    school, grade, exit), each listed after the student's other rows of its year.
+    """
     enrolled = paths.enrolled
     student, t = np.nonzero(enrolled)
     last = t == paths.end[student]
     continuing = schema.EXIT_TYPES.index("continuing")
     exit_code = np.where(last, paths.exit_code[student], continuing)
+    if interim is not None:
+        exit_code = np.where(interim[student, t] >= 0, interim[student, t], exit_code)
     mover = paths.mid_move[student, t]
     m_student, m_t = student[mover], t[mover]
     rows = {
@@ -292,5 +303,9 @@ def enrollment_rows(paths: Paths) -> dict[str, np.ndarray]:
         "exit": np.concatenate([exit_code, np.full(len(m_student), continuing)]),
         "seq": np.concatenate([np.ones(len(student), dtype=np.int64), np.zeros(len(m_student), dtype=np.int64)]),
     }
+    if extra is not None:
+        for k in ("student", "year", "school", "grade", "exit"):
+            rows[k] = np.concatenate([rows[k], extra[k]])
+        rows["seq"] = np.concatenate([rows["seq"], np.full(len(extra["student"]), 2, dtype=np.int64)])
     order = np.lexsort((rows["seq"], rows["year"], rows["student"]))
     return {k: v[order].astype(np.int64) for k, v in rows.items() if k != "seq"}

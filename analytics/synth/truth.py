@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from analytics import schema
-from analytics.synth import assessments, geography, postsecondary, schooling, students, wages
+from analytics.synth import assessments, cases, geography, postsecondary, schooling, students, wages
+from analytics.synth.cases import TOP_CODE_USD, Observed
 from analytics.synth.common import (
     COHORTS,
     COUNTIES,
@@ -17,14 +19,14 @@ from analytics.synth.common import (
     GENERATOR_VERSION,
     LAST_DATA_YEAR,
     LAST_SCHOOL_YEAR,
+    read_cpi,
     write_parquet,
 )
 from analytics.synth.geography import Geography
-from analytics.synth.schooling import Paths
 from analytics.synth.students import Students
 
 
-def parameters(n: int, seed: int) -> dict[str, object]:
+def parameters(n: int, seed: int, last_year: int = LAST_SCHOOL_YEAR) -> dict[str, object]:
     grades = list(schema.ASSESSED_GRADES)
     cuts = assessments.cut_scores(np.array(grades))
     return {
@@ -32,8 +34,19 @@ def parameters(n: int, seed: int) -> dict[str, object]:
         "seed": int(seed),
         "n_students": int(n),
         "cohorts": list(COHORTS),
-        "last_school_year": LAST_SCHOOL_YEAR,
-        "last_data_year": LAST_DATA_YEAR,
+        "last_school_year": last_year,
+        "last_data_year": min(last_year, LAST_DATA_YEAR),
+        "planted_cases": {
+            "open_cohorts": list(cases.OPEN_COHORTS),
+            "p_open_cohort": cases.P_OPEN_COHORT,
+            "p_same_year_transfer_diploma": cases.P_SAME_YEAR_TRANSFER_DIPLOMA,
+            "p_return_year5": cases.P_RETURN_YEAR5,
+            "p_return_within_4yrs": cases.P_RETURN_WITHIN_4YRS,
+            "p_co_enrol": cases.P_CO_ENROL,
+            "p_high_earner": cases.P_HIGH_EARNER,
+            "high_earner_multiplier": cases.HIGH_EARNER_MULTIPLIER,
+            "top_code_usd": cases.TOP_CODE_USD,
+        },
         "dollar_year": DOLLAR_YEAR,
         "n_districts": geography.N_DISTRICTS,
         "districts_per_county": geography.DISTRICTS_PER_COUNTY,
@@ -147,15 +160,35 @@ def parameters(n: int, seed: int) -> dict[str, object]:
             "cohort": "spring school year of first-time grade 9 (or, for a student who transferred in after "
             "grade 9, the year they would have been in grade 9); NULL if the student left the "
             "state before grade 9",
-            "graduated_4yr": "'graduated' row with school_year <= cohort + 3",
-            "graduated_5yr": "'graduated' row with school_year <= cohort + 4",
-            "removed_from_cohort": "last row is transferred_out, emigrated or deceased with school_year <= cohort + 3",
-            "acgr_school_id": "school of the last enrolment row with school_year <= cohort + 3 (the later "
-            "row for a mid-year mover)",
+            "last record": "of a window: the high-school row with the latest school year; within a year a "
+            "diploma, then a row at a school the student attends the next year, then dropped_out or other, then "
+            "a documented exit, then continuing; then the smallest school_id",
+            "graduated_4yr": "'graduated' row with school_year <= cohort + 3; NULL if cohort + 3 is after the "
+            "last school year",
+            "graduated_5yr": "'graduated' row with school_year <= cohort + 4; NULL if cohort + 4 is after the "
+            "last school year",
+            "removed_from_cohort": "removed from the adjusted 4-year cohort: the last record within 4 years is "
+            "transferred_out, emigrated or deceased and there is no diploma within 4 years; NULL if cohort + 3 "
+            "is after the last school year",
+            "acgr_category": "the student's ACGR category (analytics.metrics.cohort.ACGR_CATEGORIES); NULL in "
+            "neither adjusted cohort or before the 4 years are over",
+            "acgr_school_id": "school of the last record within 4 years (within 5 years for a student removed "
+            "within 4)",
+            "continuing": "still enrolled at the end of the data: the last row is 'continuing' in the last school year",
+            "same_year_transfer_diploma": "a second row in the diploma year at another high school, transferred_out",
+            "returned_in_year5": "transferred out in the 4th year, back with a diploma in the 5th (observed)",
+            "returned_within_4yrs": "transferred out in the 2nd year, back, diploma within 4 years (observed)",
+            "co_enrolled": "two colleges in one term (rows with the same term_start)",
+            "college_level": "level of the first enrolment between July 1 of the diploma year and October 31 of "
+            "the next (same first day: 4-year, in-state, public, smallest institution_id first); NULL "
+            "without a diploma or an enrolment in that window",
+            "n_tests": "assessment rows of the student",
+            "repeated_grade": "tested twice in one grade and subject (retained in a tested grade)",
             "employed_yk": "at least 2 quarters with wages and at least $3,000 nominal in calendar year "
             "cohort + 3 + k, from all wages whether or not the SSN was provided; NULL if that "
-            "year is after 2025",
-            "earnings_yk": "nominal wages in calendar year cohort + 3 + k (0 when none); NULL after 2025",
+            "year is after the last wage year",
+            "earnings_yk": "nominal wages in calendar year cohort + 3 + k (0 when none); NULL after the last wage year",
+            "top_coded": "earnings_y1, _y3 or _y5 at or above $100,000 in 2024 dollars (CPI-U)",
         },
     }
 
@@ -167,13 +200,24 @@ def write_truth(
     keys: np.ndarray,
     geo: Geography,
     stu: Students,
-    paths: Paths,
+    obs: Observed,
     ask_district: np.ndarray,
     provided: np.ndarray,
     work: dict[str, np.ndarray],
+    rows: dict[str, dict[str, np.ndarray]],
+    planted: dict[str, np.ndarray],
 ) -> None:
-    asked = np.bincount(ask_district, minlength=geography.N_DISTRICTS)
-    declined = np.bincount(ask_district, weights=(~provided).astype(np.float64), minlength=geography.N_DISTRICTS)
+    """Write the truth folder for the students in the extract (``obs.seen``).
+
+    ``rows`` holds the written rows (student index per row) of ``enrollments``,
+    ``assessments`` and ``postsecondary``; ``planted`` the per-student masks of
+    :mod:`.cases` (``same_year``, ``returned_in_year5``, ``returned_within_4yrs``).
+    """
+    seen = obs.seen
+    asked = np.bincount(ask_district[seen], minlength=geography.N_DISTRICTS)
+    declined = np.bincount(
+        ask_district[seen], weights=(~provided[seen]).astype(np.float64), minlength=geography.N_DISTRICTS
+    )
     rate = np.divide(declined, asked, out=np.zeros(geography.N_DISTRICTS), where=asked > 0)
     write_parquet(
         pa.table(
@@ -206,30 +250,147 @@ def write_truth(
         ),
         folder / "counties.parquet",
     )
-
-    rows = np.arange(n)
-    c = stu.cohort
-    no_cohort = ~paths.in_cohort
-    exit_year = paths.year0 + paths.end
-    graduated = paths.exit_code == schema.EXIT_TYPES.index("graduated")
-    removing = np.isin(paths.exit_code, [schema.EXIT_TYPES.index(e) for e in schema.COHORT_REMOVING_EXITS])
-    t_window = np.minimum(paths.end, paths.t9 + 3)
-    acgr_school = paths.school[rows, t_window]
-    columns: dict[str, pa.Array] = {
-        "student_key": pa.array(keys),
-        "cohort": pa.array(c.astype(np.int64), mask=no_cohort),
-        "graduated_4yr": pa.array(graduated & (exit_year <= c + 3), mask=no_cohort),
-        "graduated_5yr": pa.array(graduated & (exit_year <= c + 4), mask=no_cohort),
-        "removed_from_cohort": pa.array(removing & (exit_year <= c + 3), mask=no_cohort),
-        "acgr_school_id": pa.array(geo.school_ids[acgr_school], mask=no_cohort),
-    }
-    for k in (1, 3, 5):
-        unknown = ~work[f"known_y{k}"]
-        columns[f"employed_y{k}"] = pa.array(work[f"employed_y{k}"], mask=unknown)
-    for k in (1, 3, 5):
-        unknown = ~work[f"known_y{k}"]
-        columns[f"earnings_y{k}"] = pa.array(work[f"earnings_y{k}"], mask=unknown)
+    per_student = student_truth(n, stu, obs, work, rows, planted)
+    columns = {"student_key": pa.array(keys[seen])}
+    for name, (values, null) in per_student.items():
+        if name == "acgr_school_id":
+            values = geo.school_ids[values]
+        columns[name] = pa.array(values[seen], mask=null[seen])
     write_parquet(pa.table(columns), folder / "students.parquet")
 
-    text = json.dumps(parameters(n, seed), indent=2, sort_keys=True)
+    text = json.dumps(parameters(n, seed, obs.last_year), indent=2, sort_keys=True)
     (folder / "parameters.json").write_text(text + "\n", encoding="utf-8")
+
+
+def _last_records(enr: pd.DataFrame, cohort: np.ndarray, window: int) -> pd.DataFrame:
+    """Per student: the last high-school record with school_year <= cohort + window (the metric's order)."""
+    hs = enr[(enr["grade"] >= 9) & (enr["year"] <= cohort[enr["student"].to_numpy()] + window)]
+    return hs.sort_values(["student", "year", "rank", "school"], ascending=[True, False, False, True]).drop_duplicates(
+        "student"
+    )
+
+
+def student_truth(
+    n: int,
+    stu: Students,
+    obs: Observed,
+    work: dict[str, np.ndarray],
+    rows: dict[str, dict[str, np.ndarray]],
+    planted: dict[str, np.ndarray],
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each truth column of students.parquet as (values, null mask), for all n simulated students."""
+    p = obs.paths
+    last = obs.last_year
+    c = stu.cohort.astype(np.int64)
+    no_cohort = ~p.in_cohort
+    exits = schema.EXIT_TYPES
+    enr = pd.DataFrame({k: rows["enrollments"][k] for k in ("student", "year", "school", "grade", "exit")})
+    following = set(zip(enr["student"], enr["year"] - 1, enr["school"], strict=True))
+    attended_next = np.fromiter(
+        ((s, y, sc) in following for s, y, sc in zip(enr["student"], enr["year"], enr["school"], strict=True)),
+        dtype=bool,
+        count=len(enr),
+    )
+    removing = np.isin(enr["exit"], [exits.index(e) for e in schema.COHORT_REMOVING_EXITS])
+    undocumented = np.isin(enr["exit"], [exits.index("dropped_out"), exits.index("other")])
+    enr["rank"] = np.select(
+        [enr["exit"] == exits.index("graduated"), attended_next, undocumented, removing], [5, 4, 3, 2], default=1
+    )
+    graduated = enr[enr["exit"] == exits.index("graduated")].groupby("student")["year"].min()
+    grad_year = np.full(n, 9999, dtype=np.int64)
+    grad_year[graduated.index.to_numpy()] = graduated.to_numpy()
+    removing_codes = [exits.index(e) for e in schema.COHORT_REMOVING_EXITS]
+    record: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    for window in (3, 4):
+        lr = _last_records(enr, c, window)
+        school = np.full(n, -1, dtype=np.int64)
+        exit_code = np.full(n, -1, dtype=np.int64)
+        school[lr["student"].to_numpy()] = lr["school"].to_numpy()
+        exit_code[lr["student"].to_numpy()] = lr["exit"].to_numpy()
+        record[window] = (school, exit_code)
+    grad4 = grad_year <= c + 3
+    removed4 = np.isin(record[3][1], removing_codes) & ~grad4
+    removed5 = np.isin(record[4][1], removing_codes)
+    open4, open5 = c + 3 > last, c + 4 > last
+    category = np.select(
+        [
+            open4,
+            grad4 & open5,
+            grad4,
+            removed4 & (open5 | removed5),
+            removed4 & (grad_year == c + 4),
+            removed4,
+            open5,
+            grad_year == c + 4,
+            removed5,
+        ],
+        ["", "grad4_open", "grad4", "", "returned_grad5", "returned_not_graduated", "in4_open", "grad5", "removed5"],
+        default="not_graduated",
+    )
+    school = np.where(removed4, record[4][0], record[3][0])
+
+    tests = rows["assessments"]
+    n_tests = np.bincount(tests["student"], minlength=n)
+    per_grade = pd.DataFrame({"student": tests["student"], "grade": tests["grade"], "subject": tests["subject"]})
+    twice = per_grade.groupby(["student", "grade", "subject"]).size()
+    repeated = np.zeros(n, dtype=bool)
+    repeated[twice[twice >= 2].index.get_level_values("student").unique().to_numpy()] = True
+
+    post = rows["postsecondary"]
+    terms = pd.DataFrame(
+        {
+            "student": post["student"],
+            "start": post["term_start"],
+            "level": post["level"],
+            "in_state": post["in_state"],
+            "control": post["control"],
+            "institution": post["institution"],
+        }
+    )
+    co = np.zeros(n, dtype=bool)
+    co[terms[terms.duplicated(["student", "start"], keep=False)]["student"].unique()] = True
+    # The metric's window: July 1 of the diploma year to October 31 of the next year.
+    gy = grad_year[terms["student"].to_numpy()].clip(max=3000) - 1970
+    july1 = (gy.astype("datetime64[Y]").astype("datetime64[M]") + 6).astype("datetime64[D]")
+    oct31 = ((gy + 1).astype("datetime64[Y]").astype("datetime64[M]") + 9).astype("datetime64[D]") + 30
+    start = terms["start"].to_numpy().astype("datetime64[D]")
+    first = terms[(start >= july1) & (start <= oct31)].sort_values(
+        ["student", "start", "level", "in_state", "control", "institution"],
+        ascending=[True, True, False, False, True, True],
+    )
+    first = first.drop_duplicates("student")
+    college_level = np.full(n, "", dtype=object)
+    college_level[first["student"].to_numpy()] = np.array(schema.INSTITUTION_LEVELS)[first["level"].to_numpy()]
+
+    end = p.end
+    continuing = obs.cut & (p.exit_code == exits.index("continuing")) & p.in_cohort
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {
+        "cohort": (c, no_cohort),
+        "graduated_4yr": (grad4, no_cohort | open4),
+        "graduated_5yr": (grad_year <= c + 4, no_cohort | open5),
+        "removed_from_cohort": (removed4, no_cohort | open4),
+        "acgr_category": (category.astype(object), no_cohort | (category == "")),
+        "acgr_school_id": (np.where(school >= 0, school, 0), no_cohort | (school < 0)),
+        "continuing": (continuing, no_cohort),
+        "same_year_transfer_diploma": (planted["same_year"], no_cohort),
+        "returned_in_year5": (planted["returned_in_year5"] & (end >= p.t9 + 4), no_cohort),
+        "returned_within_4yrs": (planted["returned_within_4yrs"] & (end >= p.t9 + 2), no_cohort),
+        "co_enrolled": (co, np.zeros(n, dtype=bool)),
+        "college_level": (college_level, college_level == ""),
+        "n_tests": (n_tests.astype(np.int64), np.zeros(n, dtype=bool)),
+        "repeated_grade": (repeated, np.zeros(n, dtype=bool)),
+    }
+    cpi = read_cpi()
+    top = np.zeros(n, dtype=bool)
+    for k in (1, 3, 5):
+        unknown = no_cohort | (c + 3 + k > last)
+        out[f"employed_y{k}"] = (work[f"employed_y{k}"], unknown)
+    for k in (1, 3, 5):
+        unknown = no_cohort | (c + 3 + k > last)
+        earnings = work[f"earnings_y{k}"]
+        out[f"earnings_y{k}"] = (earnings, unknown)
+        year = np.clip(c + 3 + k, min(cpi), max(cpi))
+        factor = cpi[DOLLAR_YEAR] / np.array([cpi[int(y)] for y in year])
+        top |= ~unknown & (earnings * factor >= TOP_CODE_USD)
+    out["top_coded"] = (top, no_cohort)
+    return out

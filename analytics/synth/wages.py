@@ -123,8 +123,15 @@ def simulate_wages(
     geo: Geography,
     post: dict[str, np.ndarray],
     provided: np.ndarray,
+    earnings_boost: np.ndarray | None = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Quarterly UI wages of every student (truth), of which provided SSNs are released."""
+    """Quarterly UI wages of every student (truth), of which provided SSNs are released.
+
+    ``earnings_boost`` multiplies each student's earnings (the planted high
+    earners of :mod:`.cases`; default 1). The truth holds, for k = 1, 3, 5,
+    ``employed_yk`` and ``earnings_yk`` (nominal) of calendar year cohort + 3 + k
+    for every student, whatever the end of the extract.
+    """
     n = len(stu.cohort)
     rel = np.array(WAGE_RELATIVE_YEARS)
     n_rel = len(rel)
@@ -201,6 +208,7 @@ def simulate_wages(
     female = stu.sex == schema.SEXES.index("F")
     person = (
         earn_mult
+        * (1.0 if earnings_boost is None else earnings_boost)
         * np.exp(EARNINGS_PERSISTENT_SD * rng.standard_normal(n))
         * np.where(female, EARNINGS_MULTIPLIERS["female"], 1.0)
         * np.where(stu.dis, EARNINGS_MULTIPLIERS["disability"], 1.0)
@@ -252,7 +260,7 @@ def simulate_wages(
     truth: dict[str, np.ndarray] = {}
     for k_out in (1, 3, 5):
         r = WAGE_RELATIVE_YEARS.index(k_out)
-        known = paths.in_cohort & (expected + k_out <= LAST_DATA_YEAR)
+        known = expected + k_out <= LAST_DATA_YEAR
         earn = np.round(annual_nominal[:, r], 2)
         truth[f"employed_y{k_out}"] = np.where(
             known, (quarters_paid[:, r] >= EMPLOYED_MIN_QUARTERS) & (earn >= EMPLOYED_MIN_ANNUAL), False
