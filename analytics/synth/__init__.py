@@ -49,8 +49,8 @@ scale in ``out_dir/extract.json``:
   :data:`analytics.metrics.cohort.ACGR_CATEGORIES`), acgr_school_id (school of
   the last record within 4 years, within 5 for a student removed within 4),
   the planted-case flags continuing, same_year_transfer_diploma,
-  returned_in_year5, returned_within_4yrs, co_enrolled, college_level (of the
-  first enrolment after the diploma), n_tests, repeated_grade,
+  returned_in_year5, returned_within_4yrs, co_enrolled, college_level and
+  college_by_oct31 (of the first enrolment after the diploma), n_tests, repeated_grade,
   employed_y1/y3/y5 and earnings_y1/y3/y5 (nominal, calendar year cohort + 3 +
   k, from all wages whether or not the SSN was provided; NULL after the last
   year or without a cohort), top_coded. ``parameters.json`` states each

@@ -122,33 +122,31 @@ def observe(paths: Paths, interim: np.ndarray, last_year: int) -> Observed:
     return Observed(observed, interim, paths.start <= last_step, cut & (paths.start <= last_step), int(last_year))
 
 
-def same_year_transfer_rows(rng: np.random.Generator, obs: Observed, geo: Geography) -> dict[str, np.ndarray]:
+def same_year_transfer_rows(rng: np.random.Generator, paths: Paths, geo: Geography) -> dict[str, np.ndarray]:
     """Second rows in the diploma year: another high school, grade 12, 'transferred_out'.
 
-    Planted on a share of 4-year graduates whose diploma is in the extract and
-    who did not also move mid-year that year. Returns enrollment-row arrays
-    (student, year, school, grade, exit), each student's extra row to be listed
-    after their diploma row.
+    Planted on a share of 4-year graduates who did not also move mid-year that
+    year (drawn on the simulated paths, so an extract that ends early shows the
+    same rows up to its last year). Returns enrollment-row arrays (student,
+    year, school, grade, exit), each to be listed after the student's diploma row.
     """
-    p = obs.paths
-    n = len(p.end)
+    n = len(paths.end)
     rows = np.arange(n)
-    end = np.clip(p.end, 0, N_STEPS - 1)
+    end = np.clip(paths.end, 0, N_STEPS - 1)
     chosen = (
-        (p.exit_code == _GRADUATED)
-        & p.in_cohort
-        & obs.seen
-        & (p.end == p.t9 + 3)
-        & ~p.mid_move[rows, end]
+        (paths.exit_code == _GRADUATED)
+        & paths.in_cohort
+        & (paths.end == paths.t9 + 3)
+        & ~paths.mid_move[rows, end]
         & (rng.random(n) < P_SAME_YEAR_TRANSFER_DIPLOMA)
     )
     who = rows[chosen]
-    dest = pick_destinations(rng, p.district[who, end[who]], geo)
+    dest = pick_destinations(rng, paths.district[who, end[who]], geo)
     area = rng.random(len(who))
     school = geo.school_of(dest, np.full(len(who), 12), area)
     return {
         "student": who.astype(np.int64),
-        "year": (p.year0[who] + p.end[who]).astype(np.int64),
+        "year": (paths.year0[who] + paths.end[who]).astype(np.int64),
         "school": school.astype(np.int64),
         "grade": np.full(len(who), 12, dtype=np.int64),
         "exit": np.full(len(who), _TRANSFERRED_OUT, dtype=np.int64),

@@ -84,9 +84,10 @@ def generate(out_dir: Path, n_students: int, seed: int, last_year: int = LAST_SC
     paths, scores, a11 = simulate_schooling(rng_path, rng_score, rng_out, n, geo, stu, home)
     interim, returned5, returned4 = cases.interim_exits(rng_case, paths)
     obs = cases.observe(paths, interim, last_year)
-    extra = cases.same_year_transfer_rows(rng_case, obs, geo)
+    extra = cases.same_year_transfer_rows(rng_case, paths, geo)
     same_year = np.zeros(n, dtype=bool)
-    same_year[extra["student"]] = True
+    same_year[extra["student"][extra["year"] <= last_year]] = True
+    same_year &= obs.seen
     enrol_rows = enrollment_rows(obs.paths, interim, extra)
 
     # SSN: asked in the first school year >= 2011 in which the student was enrolled.

@@ -182,6 +182,7 @@ def parameters(n: int, seed: int, last_year: int = LAST_SCHOOL_YEAR) -> dict[str
             "college_level": "level of the first enrolment between July 1 of the diploma year and October 31 of "
             "the next (same first day: 4-year, in-state, public, smallest institution_id first); NULL "
             "without a diploma or an enrolment in that window",
+            "college_by_oct31": "that first enrolment starts by October 31 of the diploma year",
             "n_tests": "assessment rows of the student",
             "repeated_grade": "tested twice in one grade and subject (retained in a tested grade)",
             "employed_yk": "at least 2 quarters with wages and at least $3,000 nominal in calendar year "
@@ -361,6 +362,10 @@ def student_truth(
     first = first.drop_duplicates("student")
     college_level = np.full(n, "", dtype=object)
     college_level[first["student"].to_numpy()] = np.array(schema.INSTITUTION_LEVELS)[first["level"].to_numpy()]
+    first_gy = grad_year[first["student"].to_numpy()] - 1970
+    oct31_same = (first_gy.astype("datetime64[Y]").astype("datetime64[M]") + 9).astype("datetime64[D]") + 30
+    by_oct31 = np.zeros(n, dtype=bool)
+    by_oct31[first["student"].to_numpy()] = first["start"].to_numpy().astype("datetime64[D]") <= oct31_same
 
     end = p.end
     continuing = obs.cut & (p.exit_code == exits.index("continuing")) & p.in_cohort
@@ -377,6 +382,7 @@ def student_truth(
         "returned_within_4yrs": (planted["returned_within_4yrs"] & (end >= p.t9 + 2), no_cohort),
         "co_enrolled": (co, np.zeros(n, dtype=bool)),
         "college_level": (college_level, college_level == ""),
+        "college_by_oct31": (by_oct31, college_level == ""),
         "n_tests": (n_tests.astype(np.int64), np.zeros(n, dtype=bool)),
         "repeated_grade": (repeated, np.zeros(n, dtype=bool)),
     }
