@@ -367,8 +367,8 @@ def student_truth(
     by_oct31 = np.zeros(n, dtype=bool)
     by_oct31[first["student"].to_numpy()] = first["start"].to_numpy().astype("datetime64[D]") <= oct31_same
 
-    end = p.end
     continuing = obs.cut & (p.exit_code == exits.index("continuing")) & p.in_cohort
+    diploma_seen = p.exit_code == exits.index("graduated")  # the return and the diploma are in the extract
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {
         "cohort": (c, no_cohort),
         "graduated_4yr": (grad4, no_cohort | open4),
@@ -378,8 +378,8 @@ def student_truth(
         "acgr_school_id": (np.where(school >= 0, school, 0), no_cohort | (school < 0)),
         "continuing": (continuing, no_cohort),
         "same_year_transfer_diploma": (planted["same_year"], no_cohort),
-        "returned_in_year5": (planted["returned_in_year5"] & (end >= p.t9 + 4), no_cohort),
-        "returned_within_4yrs": (planted["returned_within_4yrs"] & (end >= p.t9 + 2), no_cohort),
+        "returned_in_year5": (planted["returned_in_year5"] & diploma_seen, no_cohort),
+        "returned_within_4yrs": (planted["returned_within_4yrs"] & diploma_seen, no_cohort),
         "co_enrolled": (co, np.zeros(n, dtype=bool)),
         "college_level": (college_level, college_level == ""),
         "college_by_oct31": (by_oct31, college_level == ""),
