@@ -34,7 +34,11 @@ def _generate(args: argparse.Namespace) -> int:
         print("--students must be at least 100", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    counts = generate(Path(args.out), n_students=args.students, seed=args.seed)
+    try:
+        counts = generate(Path(args.out), n_students=args.students, seed=args.seed, last_year=args.last_year)
+    except ValueError as exc:
+        print(str(exc).replace("last_year", "--last-year"), file=sys.stderr)
+        return 2
     seconds = time.perf_counter() - started
     rows = ", ".join(f"{t} {n:,}" for t, n in counts.items())
     print(f"Wrote {args.out} in {seconds:.1f} s: {rows}. Planted truth in {Path(args.out) / 'truth'}.")
@@ -317,6 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder to write (created if missing)")
     p.add_argument("--students", type=int, default=20_000, help="number of students (default 20000)")
     p.add_argument("--seed", type=int, default=2010, help="random seed (default 2010)")
+    p.add_argument(
+        "--last-year",
+        type=int,
+        default=2025,
+        help="end the extract after this school and calendar year (2011-2025; default 2025); extract.json declares it",
+    )
     p.set_defaults(handler=_generate)
 
     p = sub.add_parser("release", help="build a versioned, noisy public release of an extract (stewards)")

@@ -25,8 +25,36 @@ def test_bundled_sample_passes_validation_and_relationships_hold() -> None:
 
 
 def test_sample_was_written_by_the_generator_with_its_documented_parameters() -> None:
+    from analytics import synth
+
     params = json.loads((config.SAMPLE_DATA_DIR / "truth" / "parameters.json").read_text())
     assert params["n_students"] == 20_000 and params["seed"] == 2010
+    assert params["generator_version"] == synth.GENERATOR_VERSION
+    assert params["last_school_year"] == 2025
+    extract_json = json.loads((config.SAMPLE_DATA_DIR / "extract.json").read_text())
+    assert extract_json["last_school_year"] == extract_json["last_wage_year"] == 2025
+
+
+#: Students of each planted case in the bundled sample (truth/students.parquet), as generated.
+SAMPLE_PLANTED = {
+    "continuing": 761,
+    "same_year_transfer_diploma": 157,
+    "returned_in_year5": 116,
+    "returned_within_4yrs": 74,
+    "co_enrolled": 322,
+    "repeated_grade": 536,
+    "top_coded": 109,
+}
+
+
+def test_sample_holds_every_planted_case_and_stays_small() -> None:
+    import pandas as pd
+
+    truth = pd.read_parquet(config.SAMPLE_DATA_DIR / "truth" / "students.parquet")
+    got = {flag: int(truth[flag].fillna(False).astype(bool).sum()) for flag in SAMPLE_PLANTED}
+    assert got == SAMPLE_PLANTED
+    size = sum(p.stat().st_size for p in config.SAMPLE_DATA_DIR.rglob("*") if p.is_file())
+    assert size < 6_000_000
 
 
 def test_committed_contract_doc_matches_the_schema() -> None:

@@ -27,15 +27,38 @@ TRUTH_COLUMNS = {
         "graduated_4yr",
         "graduated_5yr",
         "removed_from_cohort",
+        "acgr_category",
         "acgr_school_id",
+        "continuing",
+        "same_year_transfer_diploma",
+        "returned_in_year5",
+        "returned_within_4yrs",
+        "co_enrolled",
+        "college_level",
+        "college_by_oct31",
+        "n_tests",
+        "repeated_grade",
         "employed_y1",
         "employed_y3",
         "employed_y5",
         "earnings_y1",
         "earnings_y3",
         "earnings_y5",
+        "top_coded",
     ],
 }
+#: Optional contract columns the generator writes.
+OPTIONAL_WRITTEN = {"postsecondary": ("institution_id",)}
+#: Truth flags of the planted cases (analytics.synth.cases).
+PLANTED_FLAGS = (
+    "continuing",
+    "same_year_transfer_diploma",
+    "returned_in_year5",
+    "returned_within_4yrs",
+    "co_enrolled",
+    "repeated_grade",
+    "top_coded",
+)
 #: A sample of real Maine municipalities: no generated name may use one.
 REAL_MAINE_TOWNS = (
     "Portland",
@@ -176,7 +199,7 @@ def test_columns_and_types(dataset: tuple[Path, dict[str, int]], name: str) -> N
     out, _ = dataset
     arrow_schema = pq.read_schema(out / f"{name}.parquet")
     spec = schema.table(name)
-    written = [c for c in spec.columns if c.required]  # the generator leaves optional columns out
+    written = [c for c in spec.columns if c.required or c.name in OPTIONAL_WRITTEN.get(name, ())]
     assert tuple(arrow_schema.names) == tuple(c.name for c in written)
     for col in written:
         assert arrow_schema.field(col.name).type == ARROW_TYPES[col.dtype], (name, col.name)
@@ -282,7 +305,7 @@ def test_school_levels_match_grades(tables: dict[str, pd.DataFrame]) -> None:
 # ---------------------------------------------------------------------------
 # Enrolment histories
 # ---------------------------------------------------------------------------
-def test_histories_are_plausible(tables: dict[str, pd.DataFrame]) -> None:
+def test_histories_are_plausible(tables: dict[str, pd.DataFrame], truth: dict[str, pd.DataFrame]) -> None:
     enr = tables["enrollments"]
     assert enr["school_year"].max() <= synth.LAST_SCHOOL_YEAR
     assert enr["school_year"].min() >= schema.MIN_SCHOOL_YEAR
@@ -293,16 +316,23 @@ def test_histories_are_plausible(tables: dict[str, pd.DataFrame]) -> None:
     same = per_year["student_key"].eq(per_year["student_key"].shift())
     assert per_year["school_year"].diff().loc[same].eq(1).all()  # no gaps
     assert per_year["first"].diff().loc[same].isin([0, 1]).all()
-    # Graduation is on a grade-12 row; exits end a history; mid-year moves are 'continuing'.
+    # Graduation is on a grade-12 row; exits end a history (but for the planted returns and
+    # same-year transfers, tested below); mid-year moves are 'continuing'.
     assert (enr.loc[enr["exit_type"] == "graduated", "grade"] == 12).all()
-    last_year = enr.groupby("student_key")["school_year"].transform("max")
-    exited = enr["exit_type"] != "continuing"
-    assert (enr.loc[exited, "school_year"] == last_year[exited]).all()
-    assert enr.loc[enr["exit_type"] != "continuing"].groupby("student_key").size().max() == 1
-    two_rows = enr.groupby(["student_key", "school_year"])["school_id"].transform("size") == 2
+    t = truth["students"]
+    planted = t.loc[
+        t[["same_year_transfer_diploma", "returned_in_year5", "returned_within_4yrs"]].fillna(False).any(axis=1),
+        "student_key",
+    ]
+    plain = enr[~enr["student_key"].isin(set(planted))]
+    last_year = plain.groupby("student_key")["school_year"].transform("max")
+    exited = plain["exit_type"] != "continuing"
+    assert (plain.loc[exited, "school_year"] == last_year[exited]).all()
+    assert plain.loc[plain["exit_type"] != "continuing"].groupby("student_key").size().max() == 1
+    two_rows = plain.groupby(["student_key", "school_year"])["school_id"].transform("size") == 2
     assert two_rows.any()
     assert (
-        enr.loc[two_rows]
+        plain.loc[two_rows]
         .groupby(["student_key", "school_year"])["exit_type"]
         .apply(lambda s: (s == "continuing").sum() >= 1)
         .all()
@@ -328,7 +358,7 @@ def test_assessments_follow_enrollment(tables: dict[str, pd.DataFrame]) -> None:
     proficient = (ass["achievement_level"] >= schema.PROFICIENT_LEVEL).mean()
     assert 0.4 < proficient < 0.6
     # Levels follow the published cut scores.
-    params = synth._parameters(N_STUDENTS, SEED)["assessment"]
+    params = synth.parameters(N_STUDENTS, SEED)["assessment"]
     cuts = params["cut_scores"]  # type: ignore[index]
     for g, c in cuts.items():
         rows = ass[ass["grade"] == int(g)]
@@ -416,9 +446,14 @@ def test_truth_graduation_agrees_with_enrollments(
     in_cohort = t[t["cohort"].notna()]
     grad_year = enr[enr["exit_type"] == "graduated"].set_index("student_key")["school_year"]
     g = in_cohort.join(grad_year.rename("grad_year"))
-    assert (g["graduated_4yr"] == (g["grad_year"] <= g["cohort"] + 3)).all()
-    assert (g["graduated_5yr"] == (g["grad_year"] <= g["cohort"] + 4)).all()
-    assert (g["graduated_5yr"] >= g["graduated_4yr"]).all()
+    done4 = g["graduated_4yr"].notna()
+    assert (g.loc[done4, "graduated_4yr"] == (g.loc[done4, "grad_year"] <= g.loc[done4, "cohort"] + 3)).all()
+    done5 = g["graduated_5yr"].notna()
+    assert (g.loc[done5, "graduated_5yr"] == (g.loc[done5, "grad_year"] <= g.loc[done5, "cohort"] + 4)).all()
+    assert (g.loc[done5, "graduated_5yr"] >= g.loc[done5, "graduated_4yr"]).all()
+    # Windows not over by the last school year have no outcome.
+    assert (g["graduated_4yr"].isna() == (g["cohort"] + 3 > synth.LAST_SCHOOL_YEAR)).all()
+    assert (g["graduated_5yr"].isna() == (g["cohort"] + 4 > synth.LAST_SCHOOL_YEAR)).all()
     # Cohort: first grade-9 year, or for a later transfer in, entry year minus grades past 9.
     first = enr.sort_values("school_year").groupby("student_key")[["school_year", "grade"]].first()
     hs = enr[enr["grade"] >= 9].sort_values("school_year").groupby("student_key")[["school_year", "grade"]].first()
@@ -426,29 +461,37 @@ def test_truth_graduation_agrees_with_enrollments(
     assert (derived.reindex(in_cohort.index) == in_cohort["cohort"]).all()
     assert t.loc[~t.index.isin(hs.index), "cohort"].isna().all()
     assert first.loc[t.index[t["cohort"].isna()], "grade"].max() <= 8
-    # Removed: last row is a documented transfer out, emigration or death within 4 years.
-    # Within a school year the file lists a mid-year mover's rows in order.
+    # Removed: a documented exit is the last record within 4 years, and no diploma within 4 years.
+    plain = in_cohort[
+        ~in_cohort[["same_year_transfer_diploma", "returned_in_year5", "returned_within_4yrs"]].any(axis=1)
+        & in_cohort["removed_from_cohort"].notna()
+    ]
     last = enr.sort_values("school_year", kind="stable").groupby("student_key").tail(1).set_index("student_key")
     removed = last["exit_type"].isin(schema.COHORT_REMOVING_EXITS) & (
-        last["school_year"] <= in_cohort["cohort"].reindex(last.index) + 3
+        last["school_year"] <= plain["cohort"].reindex(last.index) + 3
     )
-    assert (removed.reindex(in_cohort.index) == in_cohort["removed_from_cohort"]).all()
-    # ACGR school: a school of the student's last year within the window.
-    window = enr.merge(in_cohort[["cohort"]], left_on="student_key", right_index=True)
-    window = window[window["school_year"] <= window["cohort"] + 3]
-    last_school = window.groupby("student_key")["school_id"].last()  # file order: later row second
-    assert (last_school == in_cohort.loc[last_school.index, "acgr_school_id"]).all()
-    assert set(last_school.index) == set(in_cohort.index)
+    assert (removed.reindex(plain.index) == plain["removed_from_cohort"].astype(bool)).all()
+    # Categories: the 4-year rate's numerator and denominator agree with the flags.
+    cat = in_cohort["acgr_category"]
+    assert (cat.isin(["grad4", "grad4_open"]) == in_cohort["graduated_4yr"].fillna(False).astype(bool)).all()
+    removed_cat = cat[in_cohort["removed_from_cohort"].fillna(False).astype(bool)]
+    assert (removed_cat.isna() | removed_cat.isin(["returned_grad5", "returned_not_graduated"])).all()
+    # ACGR school: a high school the student attended in the window's last year.
+    window = enr.merge(in_cohort[["cohort", "acgr_school_id"]], left_on="student_key", right_index=True)
+    attended = window[window["school_id"] == window["acgr_school_id"]]
+    assert set(attended["student_key"]) == set(in_cohort.index[in_cohort["acgr_school_id"].notna()])
+    assert (attended["grade"] >= 9).groupby(attended["student_key"]).any().all()
 
 
 def test_truth_rates_are_realistic(truth: dict[str, pd.DataFrame], tables: dict[str, pd.DataFrame]) -> None:
     t = truth["students"]
     cohort = t[t["cohort"].notna()]
-    kept = cohort[~cohort["removed_from_cohort"].astype(bool)]
+    kept = cohort[cohort["acgr_category"].notna() & ~cohort["removed_from_cohort"].astype(bool)]
     acgr = kept["graduated_4yr"].astype(bool).mean()
     assert 0.80 < acgr < 0.93
-    assert kept["graduated_5yr"].astype(bool).mean() > acgr
-    grads = cohort[cohort["graduated_5yr"].astype(bool)]
+    five = kept[kept["graduated_5yr"].notna()]
+    assert five["graduated_5yr"].astype(bool).mean() > five["graduated_4yr"].astype(bool).mean()
+    grads = cohort[cohort["graduated_5yr"].fillna(False).astype(bool)]
     y1 = grads[grads["employed_y1"].notna()]
     assert 0.55 < y1["employed_y1"].astype(bool).mean() < 0.8
     assert t.loc[t["cohort"] + 3 + 1 > synth.LAST_DATA_YEAR, "employed_y1"].isna().all()
@@ -477,3 +520,155 @@ def test_truth_workforce_matches_released_wages(
     np.testing.assert_allclose(got["sum"].to_numpy(), t["earnings_y3"].to_numpy(), atol=0.02)
     assert wages["wages"].max() < schema.MAX_QUARTERLY_WAGES / 10
     assert (wages["wages"].round(2) == wages["wages"]).all()
+
+
+# ---------------------------------------------------------------------------
+# Planted cases of real extracts (analytics.synth.cases)
+# ---------------------------------------------------------------------------
+def test_planted_cases_are_present_and_rare(truth: dict[str, pd.DataFrame]) -> None:
+    t = truth["students"]
+    shares = {flag: t[flag].fillna(False).astype(bool).mean() for flag in PLANTED_FLAGS}
+    assert all(share > 0 for share in shares.values()), shares
+    # small enough that the population stays realistic
+    assert shares["continuing"] < 0.06 and shares["repeated_grade"] < 0.05 and shares["co_enrolled"] < 0.03
+    for flag in ("same_year_transfer_diploma", "returned_in_year5", "returned_within_4yrs", "top_coded"):
+        assert shares[flag] < 0.012, flag
+
+
+def test_incomplete_cohorts_are_continuing_in_the_last_year(
+    tables: dict[str, pd.DataFrame], truth: dict[str, pd.DataFrame]
+) -> None:
+    t = truth["students"]
+    cont = t[t["continuing"].fillna(False).astype(bool)]
+    assert set(cont["cohort"]) <= set(synth.cases.OPEN_COHORTS)
+    assert cont["acgr_category"].isna().all() and cont["graduated_4yr"].isna().all()
+    enr = tables["enrollments"]
+    last = enr[enr["student_key"].isin(set(cont["student_key"]))].groupby("student_key").tail(1)
+    assert (last["school_year"] == synth.LAST_SCHOOL_YEAR).all()
+    assert (last["exit_type"] == "continuing").all()
+    assert last["grade"].between(9, 11).all()
+    # the open cohorts are small: a sample, not whole cohorts
+    full = t[t["cohort"] == 2021].shape[0]
+    assert 0 < t[t["cohort"] == 2024].shape[0] < 0.3 * full
+
+
+def test_same_year_transfer_and_diploma_rows(tables: dict[str, pd.DataFrame], truth: dict[str, pd.DataFrame]) -> None:
+    t = truth["students"].set_index("student_key")
+    flagged = t.index[t["same_year_transfer_diploma"].fillna(False).astype(bool)]
+    enr = tables["enrollments"].merge(tables["schools"][["school_id", "school_level"]], on="school_id")
+    for key in flagged:
+        rows = enr[enr["student_key"] == key]
+        year = rows["school_year"].max()
+        final = rows[rows["school_year"] == year]
+        assert final["exit_type"].tolist() == ["graduated", "transferred_out"]  # the transfer is listed last
+        assert final["school_id"].nunique() == 2 and (final["grade"] == 12).all()
+        assert final["school_level"].isin(["High", "Combined"]).all()
+        assert year == t.loc[key, "cohort"] + 3
+        assert t.loc[key, "graduated_4yr"] and not t.loc[key, "removed_from_cohort"]
+        assert t.loc[key, "acgr_school_id"] == final.loc[final["exit_type"] == "graduated", "school_id"].item()
+
+
+def test_returns_after_a_documented_transfer_out(
+    tables: dict[str, pd.DataFrame], truth: dict[str, pd.DataFrame]
+) -> None:
+    t = truth["students"].set_index("student_key")
+    enr = tables["enrollments"]
+    for flag, out_year, category in (("returned_in_year5", 3, "returned_grad5"), ("returned_within_4yrs", 1, "grad4")):
+        keys = t.index[t[flag].fillna(False).astype(bool)]
+        assert len(keys) > 0, flag
+        rows = enr[enr["student_key"].isin(set(keys))].merge(t[["cohort"]], left_on="student_key", right_index=True)
+        out = rows[rows["exit_type"] == "transferred_out"]
+        assert (out["school_year"] == out["cohort"] + out_year).all()
+        assert set(out["student_key"]) == set(keys)
+        grads = rows[rows["exit_type"] == "graduated"].set_index("student_key")
+        assert (grads["school_year"] > out.set_index("student_key")["school_year"].reindex(grads.index)).all()
+        assert (t.loc[keys, "acgr_category"] == category).all()
+    five = t[t["returned_in_year5"].fillna(False).astype(bool)]
+    assert five["removed_from_cohort"].astype(bool).all() and five["graduated_5yr"].astype(bool).all()
+
+
+def test_co_enrolment_rows(tables: dict[str, pd.DataFrame], truth: dict[str, pd.DataFrame]) -> None:
+    post = tables["postsecondary"]
+    assert post["institution_id"].str.fullmatch(r"(ME|US)[24][UP]\d{2}").all()
+    # one college per student outside co-enrolment terms
+    t = truth["students"]
+    co_keys = set(t.loc[t["co_enrolled"], "student_key"])
+    same_term = post[post.duplicated(["student_key", "term_start"], keep=False)]
+    assert set(same_term["student_key"]) == co_keys
+    per_term = same_term.groupby(["student_key", "term_start"]).agg(
+        n=("institution_id", "nunique"), levels=("institution_level", "nunique")
+    )
+    assert (per_term["n"] == 2).all() and (per_term["levels"] == 2).all()
+    plain = post[~post["student_key"].isin(co_keys)]
+    assert (plain.groupby("student_key")["institution_id"].nunique() == 1).all()
+
+
+def test_repeated_grades_keep_every_test(tables: dict[str, pd.DataFrame], truth: dict[str, pd.DataFrame]) -> None:
+    from analytics.metrics.assessment import MAX_TESTS_PER_STUDENT
+
+    t = truth["students"].set_index("student_key")
+    ass = tables["assessments"]
+    counts = ass.groupby("student_key").size().reindex(t.index, fill_value=0)
+    assert (counts == t["n_tests"]).all()
+    twice = ass.groupby(["student_key", "grade", "subject"]).size()
+    repeated = set(twice[twice >= 2].index.get_level_values("student_key"))
+    assert repeated == set(t.index[t["repeated_grade"]])
+    # the metric's per-student bound covers every student's tests: none is dropped
+    assert t["n_tests"].max() <= MAX_TESTS_PER_STUDENT
+    assert t.loc[t["repeated_grade"], "n_tests"].max() > len(schema.SUBJECTS) * len(schema.ASSESSED_GRADES)
+
+
+def test_top_coded_earners(truth: dict[str, pd.DataFrame]) -> None:
+    from analytics.metrics.workforce import EARNINGS_TOP_USD, cpi_factors
+
+    t = truth["students"]
+    factors = cpi_factors()
+    top = pd.Series(False, index=t.index)
+    for k in (1, 3, 5):
+        known = t[f"earnings_y{k}"].notna()
+        real = t.loc[known, f"earnings_y{k}"] * (t.loc[known, "cohort"] + 3 + k).map(factors)
+        top |= (real >= EARNINGS_TOP_USD).reindex(t.index, fill_value=False)
+    assert (top == t["top_coded"].fillna(False).astype(bool)).all()
+    assert top.sum() > 0
+
+
+def test_extract_that_ends_early(dataset: tuple[Path, dict[str, int]], tmp_path: Path) -> None:
+    """The same population cut after 2022: nothing later, open histories 'continuing', the year declared."""
+    from analytics.validate import validate_dataset
+
+    full_dir, _ = dataset
+    cut_dir = tmp_path / "cut"
+    counts = synth.generate(cut_dir, n_students=N_STUDENTS, seed=SEED, last_year=2022)
+    assert json.loads((cut_dir / "extract.json").read_text())["last_school_year"] == 2022
+    assert json.loads((cut_dir / "extract.json").read_text())["last_wage_year"] == 2022
+    report = validate_dataset(cut_dir)
+    assert report.ok, report.text()
+    cut = {name: pq.read_table(cut_dir / f"{name}.parquet").to_pandas() for name in schema.TABLE_NAMES}
+    full = {name: pq.read_table(full_dir / f"{name}.parquet").to_pandas() for name in schema.TABLE_NAMES}
+    assert counts["students"] == len(cut["students"]) <= N_STUDENTS
+    assert cut["enrollments"]["school_year"].max() == 2022 and cut["assessments"]["school_year"].max() <= 2022
+    assert cut["wages"]["year"].max() == 2022
+    assert pd.to_datetime(cut["postsecondary"]["term_start"]).dt.year.max() <= 2022
+    assert set(cut["students"]["student_key"]) <= set(full["students"]["student_key"])
+    # the same rows up to 2022: a history that goes on ends on a 'continuing' row in 2022
+    before = full["enrollments"][full["enrollments"]["school_year"] <= 2022].reset_index(drop=True)
+    pd.testing.assert_frame_equal(cut["enrollments"], before)
+    truth_cut = pd.read_parquet(cut_dir / "truth" / "students.parquet")
+    open_keys = set(truth_cut.loc[truth_cut["continuing"].fillna(False).astype(bool), "student_key"])
+    assert len(open_keys) > 0.1 * len(truth_cut)  # cohorts 2020-2025 are still in school
+    last = cut["enrollments"][cut["enrollments"]["student_key"].isin(open_keys)].groupby("student_key").tail(1)
+    assert (last["school_year"] == 2022).all() and (last["exit_type"] == "continuing").all()
+    c = truth_cut["cohort"]
+    assert truth_cut.loc[c + 3 > 2022, "acgr_category"].isna().all()
+    assert set(truth_cut.loc[c == 2019, "acgr_category"].dropna()) <= {"grad4_open", "in4_open"}
+    assert truth_cut.loc[c + 3 + 1 > 2022, "employed_y1"].isna().all()
+    assert json.loads((cut_dir / "truth" / "parameters.json").read_text())["last_school_year"] == 2022
+
+
+def test_cli_generate_refuses_a_last_year_outside_the_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from analytics import cli
+
+    assert cli.main(["generate", "--out", str(tmp_path / "x"), "--students", "100", "--last-year", "2009"]) == 2
+    assert "--last-year must lie between 2011 and 2025" in capsys.readouterr().err
+    assert cli.main(["generate", "--out", str(tmp_path / "y"), "--students", "100", "--last-year", "2020"]) == 0
+    assert json.loads((tmp_path / "y" / "extract.json").read_text())["last_school_year"] == 2020
