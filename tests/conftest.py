@@ -31,3 +31,19 @@ def sample_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("ANALYTICS_HOME", None)
     else:
         os.environ["ANALYTICS_HOME"] = old
+
+
+@pytest.fixture(autouse=True)
+def _own_steward_key(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each test gets its own steward key, as each installation has one, except tests of the shared sample home.
+
+    One key knows which extract belongs to which ledger, so two test ledgers that both register the
+    bundled sample need two keys (as two installations would).
+    """
+    if "sample_home" in request.fixturenames:
+        yield
+        return
+    old = os.environ["ANALYTICS_KEY_FILE"]
+    os.environ["ANALYTICS_KEY_FILE"] = str(tmp_path_factory.mktemp("key") / "steward.key")
+    yield
+    os.environ["ANALYTICS_KEY_FILE"] = old
