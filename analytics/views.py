@@ -460,3 +460,75 @@ def reading_dots(
         f"({_moe_words(bottom['value_moe95'], rate, money)}) to {_fmt(top['value'], rate, money)} "
         f"({_moe_words(top['value_moe95'], rate, money)}){tail}."
     )
+
+
+# ---------------------------------------------------------------------------
+# Differential privacy beside small-cell suppression
+# ---------------------------------------------------------------------------
+
+#: The minimum cell size most state education agencies use (NCES 2011-603, SLDS Technical Brief 3).
+SUPPRESSION_MIN_N = 10
+
+
+def suppression_comparison(
+    table: pd.DataFrame,
+    n_col: str,
+    row_key: str,
+    threshold: int = SUPPRESSION_MIN_N,
+    complementary: bool = True,
+) -> pd.DataFrame:
+    """What an n < ``threshold`` suppression rule would have hidden in a published table, cell by cell.
+
+    Post-processing of a release only. The cell sizes are the release's **noisy**
+    counts (``n_col``): the true counts are never read, so a cell near the threshold
+    may fall on either side of it. Primary suppression hides every cell whose count is
+    below ``threshold`` (a cell without a figure counts as size 0). With
+    ``complementary``, a row (grouped by ``row_key``) left with exactly one hidden
+    cell also hides its smallest remaining cell, so the hidden one cannot be
+    recovered by subtracting the others from the row's published total (PTAC,
+    "Frequently asked questions: disclosure avoidance", 2012; NCES 2011-603). Rows
+    with a single cell have no complement to hide.
+
+    Returns:
+        ``table`` with ``suppressed`` ("primary", "complementary" or "") and
+        ``hidden`` (bool) added.
+
+    >>> t = pd.DataFrame({"d": ["A", "A", "A", "B"], "n": [5, 40, 50, 8]})
+    >>> suppression_comparison(t, "n", "d")["suppressed"].tolist()
+    ['primary', 'complementary', '', 'primary']
+    """
+    n = pd.to_numeric(table[n_col], errors="coerce").fillna(0)
+    primary = n < threshold
+    reason = pd.Series(np.where(primary, "primary", ""), index=table.index)
+    if complementary:
+        for _, idx in table.groupby(row_key, sort=False).groups.items():
+            rows = list(idx)
+            hidden = [i for i in rows if primary.loc[i]]
+            if len(hidden) == 1 and len(rows) > 1:
+                rest = n.loc[[i for i in rows if not primary.loc[i]]]
+                reason.loc[rest.idxmin()] = "complementary"
+    return table.assign(suppressed=reason.to_numpy(), hidden=(reason != "").to_numpy())
+
+
+def suppression_summary(compared: pd.DataFrame, row_key: str) -> dict[str, int]:
+    """Counts for the comparison: cells, cells hidden (primary, complementary), rows left with no figure at all,
+    and how the published figures are flagged.
+
+    >>> t = suppression_comparison(pd.DataFrame({"d": ["A", "A", "B"], "n": [5, 40, 8],
+    ...     "flag": ["unreliable", "reliable", "unreliable"]}), "n", "d")
+    >>> suppression_summary(t, "d")
+    {'cells': 3, 'hidden': 3, 'primary': 2, 'complementary': 1, 'rows': 2, 'rows_all_hidden': 2, 'reliable': 1, 'rough': 0, 'unreliable': 2}
+    """
+    per_row = compared.groupby(row_key)["hidden"].all()
+    flags = compared["flag"].value_counts()
+    return {
+        "cells": len(compared),
+        "hidden": int(compared["hidden"].sum()),
+        "primary": int((compared["suppressed"] == "primary").sum()),
+        "complementary": int((compared["suppressed"] == "complementary").sum()),
+        "rows": int(per_row.size),
+        "rows_all_hidden": int(per_row.sum()),
+        "reliable": int(flags.get("reliable", 0)),
+        "rough": int(flags.get("rough", 0)),
+        "unreliable": int(flags.get("unreliable", 0)),
+    }
