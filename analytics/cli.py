@@ -144,8 +144,18 @@ def _lineage(args: argparse.Namespace) -> int:
 
 
 def _moe(args: argparse.Namespace) -> int:
+    import math
+
     from analytics.privacy import expected_moe95
 
+    if not (math.isfinite(args.epsilon) and args.epsilon > 0):
+        raise CliError("--epsilon must be a finite number above 0 (for example 0.5).")
+    if not (math.isfinite(args.rate) and 0.0 <= args.rate <= 1.0):
+        raise CliError("--rate is a share between 0 and 1 (for example 0.3 for 30%).")
+    if not (math.isfinite(args.lower) and math.isfinite(args.upper) and args.lower < args.upper):
+        raise CliError("--lower and --upper must be finite numbers with --lower below --upper.")
+    if any(n < 1 for n in args.students):
+        raise CliError("--students takes group sizes of 1 or more.")
     print(f"95% margin of error of a {args.kind} at epsilon={args.epsilon:g} (noise only; nothing is spent)")
     for n in args.students:
         moe = expected_moe95(args.kind, args.epsilon, n, rate=args.rate, lower=args.lower, upper=args.upper)
@@ -164,12 +174,26 @@ def _users(args: argparse.Namespace) -> int:
             if args.oidc:
                 user = auth.add_oidc_user(args.name, args.role)
             else:
-                password = (
-                    sys.stdin.readline().rstrip("\n")
-                    if args.password_stdin
-                    else getpass.getpass(f"Password for {args.name}: ")
-                )
-                if not args.password_stdin and getpass.getpass("Again: ") != password:
+                if not args.password_stdin and not sys.stdin.isatty():
+                    raise CliError(
+                        "no terminal to ask for the password; pipe it in with --password-stdin "
+                        "(for example: printf '%s\\n' \"$PASSWORD\" | python -m analytics users add NAME --role ROLE "
+                        "--password-stdin). Nothing was changed."
+                    )
+                try:
+                    password = (
+                        sys.stdin.readline().rstrip("\n")
+                        if args.password_stdin
+                        else getpass.getpass(f"Password for {args.name}: ")
+                    )
+                    again = None if args.password_stdin else getpass.getpass("Again: ")
+                except EOFError:
+                    raise CliError(
+                        "the password input ended before a password was read; nothing was changed."
+                    ) from None
+                if args.password_stdin and not password:
+                    raise CliError("no password on standard input; nothing was changed.")
+                if again is not None and again != password:
                     print("The passwords differ; nothing was changed.", file=sys.stderr)
                     return 1
                 user = auth.add_user(args.name, args.role, password)

@@ -380,8 +380,9 @@ def reading_trend(
 
     >>> d = pd.DataFrame({"c": [2011, 2012, 2013], "s": "State", "value": [0.80, 0.5, 0.88],
     ...                   "value_moe95": [0.03, 0.4, 0.04], "flag": ["reliable", "unreliable", "reliable"]})
-    >>> reading_trend(d, "c", "s", "the graduation rate", True)
-    'State: the graduation rate went from 80.0% (2011) to 88.0% (2013), up more than the noise (± 5.0 points); 1 unreliable or missing figure left out.'
+    >>> print(reading_trend(d, "c", "s", "the graduation rate", True))
+    State: the graduation rate went from 80.0% (2011) to 88.0% (2013), up more than the noise
+    (± 5.0 points); 1 unreliable or missing figure left out.
     """
     parts = []
     for name, group in df.groupby(series, sort=False):
@@ -429,8 +430,9 @@ def reading_dots(
 
     >>> d = pd.DataFrame({"value": [0.2, 0.5, 0.9, 0.6], "value_moe95": [0.05, 0.3, 0.05, 0.05],
     ...                   "flag": ["reliable", "unreliable", "reliable", "reliable"]})
-    >>> reading_dots(d, "the opt-out rate", "districts", True, reference=0.5)
-    'Of 4 districts with a figure, 2 have the opt-out rate clearly above the state (50.0%), 1 clearly below, 1 cannot be told apart from it; 1 figure is unreliable (hollow).'
+    >>> print(reading_dots(d, "the opt-out rate", "districts", True, reference=0.5))
+    Of 4 districts with a figure, 2 have the opt-out rate clearly above the state (50.0%), 1 clearly below,
+    1 cannot be told apart from it; 1 figure is unreliable (hollow).
     """
     shown = df[df["value"].notna()]
     n = len(shown)
@@ -517,7 +519,8 @@ def suppression_summary(compared: pd.DataFrame, row_key: str) -> dict[str, int]:
     >>> t = suppression_comparison(pd.DataFrame({"d": ["A", "A", "B"], "n": [5, 40, 8],
     ...     "flag": ["unreliable", "reliable", "unreliable"]}), "n", "d")
     >>> suppression_summary(t, "d")
-    {'cells': 3, 'hidden': 3, 'primary': 2, 'complementary': 1, 'rows': 2, 'rows_all_hidden': 2, 'reliable': 1, 'rough': 0, 'unreliable': 2}
+    {'cells': 3, 'hidden': 3, 'primary': 2, 'complementary': 1, 'rows': 2, 'rows_all_hidden': 2,
+     'reliable': 1, 'rough': 0, 'unreliable': 2}
     """
     per_row = compared.groupby(row_key)["hidden"].all()
     flags = compared["flag"].value_counts()
