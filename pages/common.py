@@ -117,9 +117,38 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     return out.to_csv(index=False, lineterminator="\n").encode("utf-8-sig")
 
 
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """A table as Parquet: numbers keep their types; text columns (capped) are stored as strings, missing as null.
+
+    >>> import io
+    >>> pd.read_parquet(io.BytesIO(parquet_bytes(pd.DataFrame({"rate": [0.5, None], "n": [3, 4]})))).dtypes.tolist()
+    [dtype('float64'), dtype('int64')]
+    """
+    import io
+
+    out = frame.copy()
+    out.columns = [text_cap(c, CELL_CAP) for c in out.columns]
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(
+                lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else text_cap(v, 1000)
+            )
+    buf = io.BytesIO()
+    out.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
 def download_csv(frame: pd.DataFrame, file_name: str, key: str, label: str = "Download this table (CSV)") -> None:
-    """A download button for :func:`csv_bytes` of ``frame``."""
-    st.download_button(label, csv_bytes(frame), file_name=file_name, mime="text/csv", key=key)
+    """Download buttons for ``frame`` as CSV (:func:`csv_bytes`, opens in a spreadsheet) and as Parquet."""
+    c1, c2 = st.columns(2)
+    c1.download_button(label, csv_bytes(frame), file_name=file_name, mime="text/csv", key=key)
+    c2.download_button(
+        "Same table as Parquet",
+        parquet_bytes(frame),
+        file_name=file_name.rsplit(".", 1)[0] + ".parquet",
+        mime="application/vnd.apache.parquet",
+        key=f"{key}_parquet",
+    )
 
 
 def releases_dir() -> Path:
@@ -568,6 +597,10 @@ def long_table(df: pd.DataFrame, columns: dict[str, str], rate: bool, file_name:
     csv[f"Margin of error (95%{', ± points' if rate else ', ±'})"] = (df["value_moe95"] * k).round(4).to_numpy()
     csv["Reliability"] = df["flag"].map(FLAG_WORDS).to_numpy()
     csv["Why"] = df["flag_reason"].to_numpy()
+    if "rank_low" in df and "rank_high" in df:
+        csv = csv.drop(columns=[c for c in csv.columns if c == columns.get("rank_words")])
+        csv["Rank, best plausible (1 = highest)"] = df["rank_low"].to_numpy()
+        csv["Rank, worst plausible"] = df["rank_high"].to_numpy()
     table_with_margins(
         view,
         {

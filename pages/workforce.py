@@ -145,7 +145,7 @@ fig.update_layout(
 chart(
     fig,
     views.reading_dots(
-        rate_rows.assign(value=rate_rows["value"]),
+        rate_rows,
         views.label(variant).lower(),
         {"district": "districts", "subgroup": "student groups", "path": "college paths"}.get(cut, "cohorts"),
         True,
@@ -167,8 +167,10 @@ st.caption(
 with st.expander("Table view and download (every row)"):
     shown = work[work["measure"].isin([variant, "coverage", "employment_lower_bound", "employment_upper_bound"])]
     if ranked:
-        shown = shown.merge(rate_rows[[key_label, "rank_words"]], on=key_label, how="left")
-        shown["rank_words"] = shown["rank_words"].where(shown["measure"] == variant, "")
+        shown = shown.merge(rate_rows[[key_label, "rank_words", "rank_low", "rank_high"]], on=key_label, how="left")
+        other = shown["measure"] != variant
+        shown["rank_words"] = shown["rank_words"].where(~other, "")
+        shown.loc[other, ["rank_low", "rank_high"]] = np.nan
     cols = {key_label: CUT_WORDS[cut], "measure_words": "Measure", "denominator": "Students (noisy)"}
     long_table(
         shown.assign(measure_words=shown["measure"].map(views.plain_label)),
