@@ -31,7 +31,8 @@ place, so a failure (or a kill) never leaves a partial package.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import IO
 
@@ -40,6 +41,7 @@ from analytics.report.csv import _write_zip
 from analytics.report.files import _atomic_write_all
 from analytics.report.methodology import _created
 from analytics.report.pdf import _write_pdf, pdf_text
+from analytics.report.performance import MEASURES, performance_table
 from analytics.report.tables import (
     _SUFFIXES,
     FORMATS,
@@ -48,19 +50,21 @@ from analytics.report.tables import (
     Column,
     ReportTable,
     neutralise,
-    report_tables,
 )
+from analytics.report.tables import report_tables as data_tables
 from analytics.report.workbook import _write_xlsx
 
 __all__ = [
     "FORMATS",
     "MAX_CELL_TEXT",
+    "MEASURES",
     "REPORT_TITLE",
     "Column",
     "ReportTable",
     "build_report",
     "neutralise",
     "pdf_text",
+    "performance_table",
     "report_paths",
     "report_tables",
 ]
@@ -68,6 +72,16 @@ __all__ = [
 # ---------------------------------------------------------------------------
 # Public entry point
 # ---------------------------------------------------------------------------
+
+
+def report_tables(
+    release: Release,
+    targets: Mapping[str, float] | None = None,
+    period: tuple[date, date] | None = None,
+) -> list[ReportTable]:
+    """Every table of the report in order: the performance measures (targets, actuals, reporting period),
+    then the data tables (:func:`analytics.report.tables.report_tables`)."""
+    return [performance_table(release, targets, period), *data_tables(release)]
 
 
 def report_paths(out: Path, formats: Sequence[str] = FORMATS) -> dict[str, Path]:
@@ -84,7 +98,14 @@ def report_paths(out: Path, formats: Sequence[str] = FORMATS) -> dict[str, Path]
     return {f: base.parent / f"{base.name}.{f}" for f in dict.fromkeys(formats)}
 
 
-def build_report(release: Release, out: Path, formats: Sequence[str] = FORMATS) -> dict[str, Path]:
+def build_report(
+    release: Release,
+    out: Path,
+    formats: Sequence[str] = FORMATS,
+    *,
+    targets: Mapping[str, float] | None = None,
+    period: tuple[date, date] | None = None,
+) -> dict[str, Path]:
     """Write the grant annual report package of ``release``.
 
     Args:
@@ -92,12 +113,16 @@ def build_report(release: Release, out: Path, formats: Sequence[str] = FORMATS) 
         out: the report's path, with or without a suffix; ``<stem>.xlsx``, ``<stem>.zip`` and
             ``<stem>.pdf`` are written next to each other (the folder is created).
         formats: any of "xlsx", "zip" (CSV files), "pdf".
+        targets: the grantee's target for each performance measure (id -> share in [0, 1]);
+            see :mod:`analytics.report.performance`.
+        period: the reporting period (start, end); default: the last federal fiscal year before the release.
 
     Returns:
         format -> path of the written file.
 
     Raises:
-        ValueError: an unknown format, or a release without a created time.
+        ValueError: an unknown format, a release without a created time, or targets or a period that
+            cannot be (see :func:`analytics.report.performance.performance_table`).
         KeyError: the release lacks a table the report needs.
 
     All files are written to temporary files in the same folder and renamed into
@@ -108,7 +133,7 @@ def build_report(release: Release, out: Path, formats: Sequence[str] = FORMATS) 
     """
     paths = report_paths(Path(out), formats)
     _created(release)  # fail before writing anything when the manifest has no created time
-    tables = report_tables(release)
+    tables = report_tables(release, targets, period)
     writers = {"xlsx": _write_xlsx, "zip": _write_zip, "pdf": _write_pdf}
     if paths:
         next(iter(paths.values())).parent.mkdir(parents=True, exist_ok=True)

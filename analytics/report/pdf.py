@@ -15,7 +15,7 @@ import pandas as pd
 from analytics.release import Release
 from analytics.report.methodology import _created, _epsilon_total, _fmt_eps
 from analytics.report.tables import BLUE, GREEN, GREY, REPORT_TITLE, VERMILLION, ReportTable, _with_districts
-from analytics.views import label
+from analytics.views import label, rank_intervals, rank_words
 
 # ---------------------------------------------------------------------------
 # PDF
@@ -75,15 +75,19 @@ def _series(
     horizontal: bool = False,
     linestyle: str = "-",
 ) -> None:
-    """Points with error bars; unreliable points hollow."""
+    """Points with error bars cut to 0-100%; only reliable points solid; the line joins only figures that are
+    present and not unreliable, so it never crosses a gap or passes through an unreliable figure."""
     value = rows["value"].to_numpy(float)
     moe = rows["value_moe95"].to_numpy(float)
-    ok = np.isfinite(value)
-    x, value, moe = x[ok], value[ok], np.nan_to_num(moe[ok])
-    hollow = rows["flag"].to_numpy()[ok] == "unreliable"
-    err = _clipped_err(value, moe)
+    flags = rows["flag"].to_numpy()
     if not horizontal:
-        ax.plot(x, value, color=color, linewidth=1.2, linestyle=linestyle, label=name)
+        order = np.argsort(x, kind="stable")
+        joined = np.where(np.isfinite(value) & (flags != "unreliable"), value, np.nan)[order]
+        ax.plot(x[order], joined, color=color, linewidth=1.2, linestyle=linestyle, label=name)
+    ok = np.isfinite(value)
+    x, value, moe, flags = x[ok], value[ok], np.nan_to_num(moe[ok]), flags[ok]
+    hollow = flags != "reliable"
+    err = _clipped_err(value, moe)
     for mask, face in ((~hollow, color), (hollow, "white")):
         if not mask.any():
             continue
@@ -225,24 +229,36 @@ def _pdf_pages(release: Release, linkage: ReportTable) -> list[Any]:
 
 def _optout_by_district_page(release: Release, top: int = 25) -> Any:
     df = _with_districts(release.table("ssn_collection_by_district"), release)
-    df = df[np.isfinite(df["optout_rate"].astype(float))]
+    df = df[np.isfinite(df["optout_rate"].astype(float))].reset_index(drop=True)
+    # a ranking of noisy figures is shown only with its rank intervals, and only over figures fit to compare
+    ranks = rank_intervals(df["optout_rate"], df["optout_rate_moe95"])
+    df = df.assign(rank_low=ranks["rank_low"], rank_high=ranks["rank_high"], n_ranked=ranks["n_ranked"])
+    df = df[df["flag"] != "unreliable"]
     df = df.sort_values(["optout_rate", "district_id"], ascending=[False, True], kind="stable").head(top)
     df = df.iloc[::-1].reset_index(drop=True)  # highest at the top
     fig, ax = _chart_page(
-        f"SSN opt-out rate by district: the {len(df)} highest",
+        f"SSN opt-out rate: the {len(df)} highest among districts with a figure fit to compare",
         "Families who declined to provide the student's SSN / families asked, all school years, by the district that "
-        "asked. Error bars: 95% margin of error, truncated at 0% and 100%. Small districts are noisy: most of the "
-        "highest rates are flagged unreliable (hollow). Source: ssn_collection_by_district.",
+        "asked. Error bars: 95% margin of error, truncated at 0% and 100%. Districts flagged unreliable are left out "
+        "of this list; each label gives the district's rank as the range its noise allows (95%, by redrawing every "
+        "district's figure from its margin), not a single place. Source: ssn_collection_by_district.",
     )
-    ax.set_position((0.33, 0.2, 0.62, 0.68))
+    ax.set_position((0.42, 0.2, 0.53, 0.68))
     rows = df.assign(value=df["optout_rate"], value_moe95=df["optout_rate_moe95"])
     y = np.arange(len(rows), dtype=float)
     _series(ax, y, rows, VERMILLION, "Opt-out rate", horizontal=True)
     ax.set_yticks(y)
     ax.set_yticklabels(
         [
-            f"{pdf_text(n, 50)} ({pdf_text(i, 16)})"
-            for n, i in zip(rows["district_name"], rows["district_id"], strict=True)
+            f"{pdf_text(n, 44)} ({pdf_text(i, 16)}): {rank_words(lo, hi, int(k))}"
+            for n, i, lo, hi, k in zip(
+                rows["district_name"],
+                rows["district_id"],
+                rows["rank_low"],
+                rows["rank_high"],
+                rows["n_ranked"],
+                strict=True,
+            )
         ],
         fontsize=7,
     )
