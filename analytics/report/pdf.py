@@ -121,7 +121,7 @@ def _legend(ax: Any, extra: Sequence[tuple[str, str]] = ()) -> None:
 
     handles, labels = ax.get_legend_handles_labels()
     handles.append(Line2D([], [], marker="o", linestyle="", color="black", markerfacecolor="white"))
-    labels.append("hollow: unreliable (do not compare)")
+    labels.append("hollow: not reliable (rough or unreliable)")
     for color, words in extra:
         handles.append(Line2D([], [], linewidth=8, color=color, alpha=0.35))
         labels.append(words)
