@@ -323,13 +323,19 @@ def chart(fig: go.Figure, reading: str, key: str | None = None, container: Any =
     where.caption(f"Reading: {escape_markdown(text_cap(reading, 1500))}")
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def _rank_table(value: tuple[float, ...], moe95: tuple[float, ...]) -> pd.DataFrame:
+    """Rank intervals of published figures, cached by the figures themselves (post-processing only)."""
+    return views.rank_intervals(np.array(value, dtype=float), np.array(moe95, dtype=float))
+
+
 def with_ranks(df: pd.DataFrame, name_col: str) -> pd.DataFrame:
     """``df`` (one row per unit with ``value`` and ``value_moe95``) plus its rank interval in words (``rank_words``).
 
     Rank 1 is the highest value; the interval comes from redrawing every figure
     from its published margin (:func:`analytics.views.rank_intervals`).
     """
-    ranks = views.rank_intervals(df["value"], df["value_moe95"])
+    ranks = _rank_table(tuple(df["value"].astype(float)), tuple(df["value_moe95"].astype(float)))
     words = [
         views.rank_words(lo, hi, int(n))
         for lo, hi, n in zip(ranks["rank_low"], ranks["rank_high"], ranks["n_ranked"], strict=True)

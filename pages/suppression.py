@@ -68,7 +68,8 @@ else:
     t = t.assign(n=t["n_asked"], cell="all school years", row="state")
     n_words, cell_words = "families asked (noisy)", "Years"
 t = t.reset_index(drop=True)
-compared = views.suppression_comparison(t, "n", "row", threshold=int(threshold), complementary=complementary)
+compare = st.cache_data(views.suppression_comparison, show_spinner=False, max_entries=16)
+compared = compare(t, "n", "row", threshold=int(threshold), complementary=complementary)
 summary = views.suppression_summary(compared.assign(row=compared["district_id"]), "row")
 
 st.caption(
