@@ -556,7 +556,7 @@ def trend(
                 marker={"size": 8, "color": colour, "symbol": symbols(pf)},
                 meta=point_meta(pf, lo_b, hi_b, k),
                 customdata=np.stack([moe.iloc[pts] * k, pf.map(FLAG_WORDS).fillna("")], axis=1),
-                hovertemplate=f"{name}<br>%{{x}}: %{{y:.1f}} ± %{{customdata[0]:.1f}} "
+                hovertemplate="%{fullData.name}<br>%{x}: %{y:.1f} ± %{customdata[0]:.1f} "
                 + plot_text(unit)
                 + "<br>%{customdata[1]}<extra></extra>",
             )
