@@ -2,10 +2,19 @@
 
 import streamlit as st
 
+from analytics import config
 from pages.common import current_release, ensure_release, escape_markdown, release_picker
 
-st.set_page_config(page_title="Maine SLDS outcomes, privacy-protected", page_icon=":material/insights:", layout="wide")
+st.set_page_config(
+    page_title="Maine SLDS outcomes, privacy-protected",
+    page_icon=str(config.REPO_ROOT / ".streamlit" / "favicon.png"),
+    layout="wide",
+)
 
+families = st.Page("pages/families.py", title="For families", icon=":material/family_restroom:", url_path="families")
+suppression = st.Page(
+    "pages/suppression.py", title="Noise instead of suppression", icon=":material/compare:", url_path="suppression"
+)
 navigation = st.navigation(
     {
         "Outcomes": [
@@ -33,7 +42,7 @@ navigation = st.navigation(
                 url_path="grant-report",
             ),
         ],
-        "Researchers and stewards (sign-in)": [
+        "Sign-in: research, budgets": [
             st.Page("pages/table_builder.py", title="Table builder", icon=":material/table_view:", url_path="builder"),
             st.Page(
                 "pages/steward.py",
@@ -43,6 +52,8 @@ navigation = st.navigation(
             ),
         ],
         "About the data": [
+            families,
+            suppression,
             st.Page(
                 "pages/privacy_methods.py", title="Privacy and methods", icon=":material/shield:", url_path="privacy"
             ),
@@ -53,9 +64,8 @@ navigation = st.navigation(
     }
 )
 ensure_release()
+st.sidebar.page_link(families, label="Families: your child's data", icon=":material/family_restroom:")
 release_picker()
-st.sidebar.caption(
-    f"Data: {escape_markdown(current_release().manifest['dataset_description'])}. "
-    "Every figure is protected with differential privacy."
-)
+description = str(current_release().manifest["dataset_description"]).rstrip(". ")
+st.sidebar.caption(f"Data: {escape_markdown(description)}. Every figure is protected with differential privacy.")
 navigation.run()

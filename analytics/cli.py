@@ -162,8 +162,18 @@ def _lineage(args: argparse.Namespace) -> int:
 
 
 def _moe(args: argparse.Namespace) -> int:
+    import math
+
     from analytics.privacy import expected_moe95
 
+    if not (math.isfinite(args.epsilon) and args.epsilon > 0):
+        raise CliError("--epsilon must be a finite number above 0 (for example 0.5).")
+    if not (math.isfinite(args.rate) and 0.0 <= args.rate <= 1.0):
+        raise CliError("--rate is a share between 0 and 1 (for example 0.3 for 30%).")
+    if not (math.isfinite(args.lower) and math.isfinite(args.upper) and args.lower < args.upper):
+        raise CliError("--lower and --upper must be finite numbers with --lower below --upper.")
+    if any(n < 1 for n in args.students):
+        raise CliError("--students takes group sizes of 1 or more.")
     print(f"95% margin of error of a {args.kind} at epsilon={args.epsilon:g} (noise only; nothing is spent)")
     for n in args.students:
         moe = expected_moe95(args.kind, args.epsilon, n, rate=args.rate, lower=args.lower, upper=args.upper)
@@ -200,6 +210,8 @@ def _users(args: argparse.Namespace) -> int:
     else:
         if args.password_stdin:
             password = sys.stdin.readline().rstrip("\n")
+            if not password:
+                raise CliError("no password on standard input for the new account; nothing was changed")
         else:
             if not sys.stdin.isatty():
                 raise CliError("no terminal to ask for the new password: pipe it with --password-stdin")

@@ -196,3 +196,342 @@ def cohort_label(cohort: int) -> str:
 
 
 COHORTS = publiclists.COHORTS
+
+
+# ---------------------------------------------------------------------------
+# Charts that cannot mislead: plain words, rank intervals, clipped intervals
+# ---------------------------------------------------------------------------
+
+#: What a measure means, in a sentence a family or a board member can read (docs/metrics.md).
+MEASURE_EXPLANATIONS: dict[str, str] = {
+    "median_growth_percentile": (
+        "Each student's growth percentile (1-99) compares this year's score with students who had the same earlier "
+        "scores; 50 is typical growth. A school's figure is the middle one of its students (Colorado growth model: "
+        "below 35 low, 35-65 typical, above 65 high)."
+    ),
+    "value_added_points_eb": (
+        "How many scale points more (or fewer) a school's students scored than students with the same earlier "
+        "scores statewide, pulled toward 0 in proportion to how little data the school has (empirical-Bayes "
+        "shrinkage): 0 means the data cannot tell the school from the state average."
+    ),
+    "value_added_points": (
+        "How many scale points more (or fewer) a school's students scored than students with the same earlier "
+        "scores statewide, before any shrinkage."
+    ),
+    "employment_lower_bound": (
+        "The employment rate over all students if none of the students without a wage-record match (SSN not "
+        "given, or work not covered) was employed: the lowest the true rate could be."
+    ),
+    "employment_upper_bound": (
+        "The employment rate over all students if every student without a wage-record match was employed: the "
+        "highest the true rate could be."
+    ),
+    "coverage": "The share of the students whose wage records can be looked up at all (their family gave the SSN).",
+}
+
+#: Measures whose labels read better in longer words on a chart legend.
+PLAIN_LABELS: dict[str, str] = {
+    "employment_lower_bound": "Lowest possible (no unmatched student employed)",
+    "employment_upper_bound": "Highest possible (every unmatched student employed)",
+}
+
+
+def explain(measure: str) -> str:
+    """A sentence saying what ``measure`` means ('' when its label says it all).
+
+    >>> explain("median_growth_percentile").startswith("Each student's growth percentile")
+    True
+    """
+    return MEASURE_EXPLANATIONS.get(measure, "")
+
+
+def plain_label(measure: str) -> str:
+    """Words for a measure on a chart: :data:`PLAIN_LABELS` where the short label puzzles readers, else :func:`label`.
+
+    >>> plain_label("employment_lower_bound")
+    'Lowest possible (no unmatched student employed)'
+    """
+    return PLAIN_LABELS.get(measure, label(measure))
+
+
+def ordinal(n: int) -> str:
+    """English ordinal of a positive integer.
+
+    >>> [ordinal(i) for i in (1, 2, 3, 4, 11, 12, 13, 21, 102, 111)]
+    ['1st', '2nd', '3rd', '4th', '11th', '12th', '13th', '21st', '102nd', '111th']
+    """
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def clip_interval(
+    value: pd.Series | np.ndarray, moe95: pd.Series | np.ndarray, lower: float | None, upper: float | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The 95% interval ``value ± moe95`` cut to the possible range ``[lower, upper]`` (None: unbounded).
+
+    A rate lies in [0, 1]; an amount of money or a count is never below 0.
+
+    >>> lo, hi = clip_interval(np.array([0.05, 0.97]), np.array([0.1, 0.1]), 0.0, 1.0)
+    >>> lo.round(2).tolist(), hi.round(2).tolist()
+    ([0.0, 0.87], [0.15, 1.0])
+    """
+    v = np.asarray(value, dtype=float)
+    m = np.asarray(moe95, dtype=float)
+    lo, hi = v - m, v + m
+    if lower is not None:
+        lo, hi = np.maximum(lo, lower), np.maximum(hi, lower)
+    if upper is not None:
+        lo, hi = np.minimum(lo, upper), np.minimum(hi, upper)
+    return lo, hi
+
+
+def rank_intervals(
+    value: pd.Series | np.ndarray,
+    moe95: pd.Series | np.ndarray,
+    *,
+    draws: int = 2000,
+    seed: int = 20141,
+    coverage: float = 0.95,
+) -> pd.DataFrame:
+    """Each unit's rank (1 = highest value) with the range of ranks its noise allows.
+
+    Post-processing of published figures only: every figure is redrawn ``draws``
+    times from a normal distribution with standard deviation ``moe95 / 1.96``
+    centred on the published value, the units are ranked in each draw, and the
+    central ``coverage`` share of each unit's ranks is its rank interval (the
+    simulation method of Goldstein and Spiegelhalter 1996, "League tables and their
+    limitations"; a normal approximation to the privacy noise, whose exact
+    distribution differs a little in the tails). Units without a value get no rank.
+
+    Returns:
+        A frame aligned with the input (same length and order) with columns
+        ``rank`` (rank of the published value), ``rank_low``, ``rank_high`` (the
+        best and worst plausible ranks; ints as floats, NaN without a value) and
+        ``n_ranked`` (how many units were ranked).
+
+    >>> r = rank_intervals(np.array([0.9, 0.5, 0.1]), np.array([0.01, 0.01, 0.01]))
+    >>> r[["rank", "rank_low", "rank_high"]].astype(int).values.tolist()
+    [[1, 1, 1], [2, 2, 2], [3, 3, 3]]
+    >>> r = rank_intervals(np.array([0.52, 0.50, 0.48]), np.array([0.3, 0.3, 0.3]))
+    >>> (r["rank_low"].tolist(), r["rank_high"].tolist())
+    ([1.0, 1.0, 1.0], [3.0, 3.0, 3.0])
+    """
+    v = np.asarray(value, dtype=float)
+    m = np.nan_to_num(np.asarray(moe95, dtype=float), nan=0.0)
+    ok = ~np.isnan(v)
+    out = pd.DataFrame({"rank": np.nan, "rank_low": np.nan, "rank_high": np.nan}, index=range(len(v)))
+    n = int(ok.sum())
+    out["n_ranked"] = n
+    if n == 0:
+        return out
+    rng = np.random.default_rng(seed)
+    sims = v[ok][None, :] + rng.standard_normal((draws, n)) * (m[ok] / 1.96)[None, :]
+    # rank 1 = highest: count how many units beat each one in each draw
+    ranks = (-sims).argsort(axis=1).argsort(axis=1) + 1
+    tail = (1.0 - coverage) / 2 * 100
+    out.loc[ok, "rank"] = (pd.Series(-v[ok]).rank(method="min")).to_numpy()
+    out.loc[ok, "rank_low"] = np.floor(np.percentile(ranks, tail, axis=0))
+    out.loc[ok, "rank_high"] = np.ceil(np.percentile(ranks, 100 - tail, axis=0))
+    return out
+
+
+def rank_words(rank_low: float, rank_high: float, n_ranked: int) -> str:
+    """A rank interval in words.
+
+    >>> rank_words(12, 40, 150), rank_words(3, 3, 150), rank_words(1, 150, 150), rank_words(float("nan"), 1, 3)
+    ('between 12th and 40th of 150', '3rd of 150', 'anywhere from 1st to 150th of 150', 'no rank (no figure)')
+    """
+    if pd.isna(rank_low) or pd.isna(rank_high):
+        return "no rank (no figure)"
+    lo, hi = int(rank_low), int(rank_high)
+    if lo == hi:
+        return f"{ordinal(lo)} of {n_ranked}"
+    if lo == 1 and hi == n_ranked:
+        return f"anywhere from 1st to {ordinal(hi)} of {n_ranked}"
+    return f"between {ordinal(lo)} and {ordinal(hi)} of {n_ranked}"
+
+
+def _fmt(value: float, rate: bool, money: bool = False) -> str:
+    if pd.isna(value):
+        return "no figure"
+    if rate:
+        return f"{value * 100:.1f}%"
+    if money:
+        return f"${value:,.0f}"
+    return f"{value:.1f}"
+
+
+def _moe_words(moe95: float, rate: bool, money: bool = False) -> str:
+    if pd.isna(moe95):
+        return ""
+    if rate:
+        return f"± {moe95 * 100:.1f} points"
+    return f"± ${moe95:,.0f}" if money else f"± {moe95:.1f}"
+
+
+def reading_trend(
+    df: pd.DataFrame, x: str, series: str, what: str, rate: bool, money: bool = False, x_words: str = ""
+) -> str:
+    """One sentence reading a trend chart: each series' first and last figure it may be compared on, and
+    whether the change between them is larger than their combined noise.
+
+    ``df`` has columns ``x``, ``series``, ``value``, ``value_moe95`` and ``flag``;
+    unreliable and missing figures are left out of the comparison and counted.
+
+    >>> d = pd.DataFrame({"c": [2011, 2012, 2013], "s": "State", "value": [0.80, 0.5, 0.88],
+    ...                   "value_moe95": [0.03, 0.4, 0.04], "flag": ["reliable", "unreliable", "reliable"]})
+    >>> print(reading_trend(d, "c", "s", "the graduation rate", True))
+    State: the graduation rate went from 80.0% (2011) to 88.0% (2013), up more than the noise
+    (± 5.0 points); 1 unreliable or missing figure left out.
+    """
+    parts = []
+    for name, group in df.groupby(series, sort=False):
+        group = group.sort_values(x)
+        usable = group[group["value"].notna() & (group["flag"] != "unreliable")]
+        left_out = len(group) - len(usable)
+        note = f"; {left_out} unreliable or missing figure{'s' if left_out != 1 else ''} left out" if left_out else ""
+        if len(usable) == 0:
+            parts.append(f"{name}: no figure reliable enough to read")
+            continue
+        a, b = usable.iloc[0], usable.iloc[-1]
+        if len(usable) == 1:
+            parts.append(
+                f"{name}: {what} was {_fmt(b['value'], rate, money)} ({_moe_words(b['value_moe95'], rate, money)}) "
+                f"in {x_words}{b[x]}, the only figure reliable enough to read{note}"
+            )
+            continue
+        delta = float(b["value"] - a["value"])
+        noise = float(math.hypot(a["value_moe95"], b["value_moe95"]))
+        if abs(delta) > noise:
+            verdict = f"{'up' if delta > 0 else 'down'} more than the noise ({_moe_words(noise, rate, money)})"
+        else:
+            verdict = f"a change within the noise ({_moe_words(noise, rate, money)}), so no clear change"
+        parts.append(
+            f"{name}: {what} went from {_fmt(a['value'], rate, money)} ({x_words}{a[x]}) to "
+            f"{_fmt(b['value'], rate, money)} ({x_words}{b[x]}), {verdict}{note}"
+        )
+    return ". ".join(parts) + "."
+
+
+def reading_dots(
+    df: pd.DataFrame,
+    what: str,
+    unit_words: str,
+    rate: bool,
+    reference: float | None = None,
+    reference_words: str = "the state",
+    money: bool = False,
+) -> str:
+    """One sentence reading a dot chart of units (districts, schools, groups) with 95% intervals.
+
+    Counts the units whose whole interval lies above or below ``reference`` (a
+    difference larger than the noise), those that cannot be told from it, and the
+    unreliable ones; without a reference it gives the range of the reliable figures.
+
+    >>> d = pd.DataFrame({"value": [0.2, 0.5, 0.9, 0.6], "value_moe95": [0.05, 0.3, 0.05, 0.05],
+    ...                   "flag": ["reliable", "unreliable", "reliable", "reliable"]})
+    >>> print(reading_dots(d, "the opt-out rate", "districts", True, reference=0.5))
+    Of 4 districts with a figure, 2 have the opt-out rate clearly above the state (50.0%), 1 clearly below,
+    1 cannot be told apart from it; 1 figure is unreliable (hollow).
+    """
+    shown = df[df["value"].notna()]
+    n = len(shown)
+    unreliable = int((shown["flag"] == "unreliable").sum())
+    tail = (
+        f"; {unreliable} figure{' is' if unreliable == 1 else 's are'} unreliable (hollow)"
+        if unreliable
+        else "; every figure is reliable"
+    )
+    if n == 0:
+        return f"No {unit_words} has a figure for {what}."
+    if reference is not None and not pd.isna(reference):
+        lo, hi = clip_interval(shown["value"], shown["value_moe95"], 0.0 if rate else None, 1.0 if rate else None)
+        above, below = int((lo > reference).sum()), int((hi < reference).sum())
+        same = n - above - below
+        return (
+            f"Of {n} {unit_words} with a figure, {above} {'has' if above == 1 else 'have'} {what} clearly above "
+            f"{reference_words} ({_fmt(reference, rate, money)}), {below} clearly below, {same} cannot be told apart "
+            f"from it{tail}."
+        )
+    ok = shown[shown["flag"] != "unreliable"]
+    if ok.empty:
+        return f"{n} {unit_words} have a figure for {what}, none reliable enough to compare{tail}."
+    top, bottom = ok.loc[ok["value"].idxmax()], ok.loc[ok["value"].idxmin()]
+    return (
+        f"Among the {len(ok)} reliable {unit_words}, {what} ranges from {_fmt(bottom['value'], rate, money)} "
+        f"({_moe_words(bottom['value_moe95'], rate, money)}) to {_fmt(top['value'], rate, money)} "
+        f"({_moe_words(top['value_moe95'], rate, money)}){tail}."
+    )
+
+
+# ---------------------------------------------------------------------------
+# Differential privacy beside small-cell suppression
+# ---------------------------------------------------------------------------
+
+#: The minimum cell size most state education agencies use (NCES 2011-603, SLDS Technical Brief 3).
+SUPPRESSION_MIN_N = 10
+
+
+def suppression_comparison(
+    table: pd.DataFrame,
+    n_col: str,
+    row_key: str,
+    threshold: int = SUPPRESSION_MIN_N,
+    complementary: bool = True,
+) -> pd.DataFrame:
+    """What an n < ``threshold`` suppression rule would have hidden in a published table, cell by cell.
+
+    Post-processing of a release only. The cell sizes are the release's **noisy**
+    counts (``n_col``): the true counts are never read, so a cell near the threshold
+    may fall on either side of it. Primary suppression hides every cell whose count is
+    below ``threshold`` (a cell without a figure counts as size 0). With
+    ``complementary``, a row (grouped by ``row_key``) left with exactly one hidden
+    cell also hides its smallest remaining cell, so the hidden one cannot be
+    recovered by subtracting the others from the row's published total (PTAC,
+    "Frequently asked questions: disclosure avoidance", 2012; NCES 2011-603). Rows
+    with a single cell have no complement to hide.
+
+    Returns:
+        ``table`` with ``suppressed`` ("primary", "complementary" or "") and
+        ``hidden`` (bool) added.
+
+    >>> t = pd.DataFrame({"d": ["A", "A", "A", "B"], "n": [5, 40, 50, 8]})
+    >>> suppression_comparison(t, "n", "d")["suppressed"].tolist()
+    ['primary', 'complementary', '', 'primary']
+    """
+    n = pd.to_numeric(table[n_col], errors="coerce").fillna(0)
+    primary = n < threshold
+    reason = pd.Series(np.where(primary, "primary", ""), index=table.index)
+    if complementary:
+        for _, idx in table.groupby(row_key, sort=False).groups.items():
+            rows = list(idx)
+            hidden = [i for i in rows if primary.loc[i]]
+            if len(hidden) == 1 and len(rows) > 1:
+                rest = n.loc[[i for i in rows if not primary.loc[i]]]
+                reason.loc[rest.idxmin()] = "complementary"
+    return table.assign(suppressed=reason.to_numpy(), hidden=(reason != "").to_numpy())
+
+
+def suppression_summary(compared: pd.DataFrame, row_key: str) -> dict[str, int]:
+    """Counts for the comparison: cells, cells hidden (primary, complementary), rows left with no figure at all,
+    and how the published figures are flagged.
+
+    >>> t = suppression_comparison(pd.DataFrame({"d": ["A", "A", "B"], "n": [5, 40, 8],
+    ...     "flag": ["unreliable", "reliable", "unreliable"]}), "n", "d")
+    >>> suppression_summary(t, "d")
+    {'cells': 3, 'hidden': 3, 'primary': 2, 'complementary': 1, 'rows': 2, 'rows_all_hidden': 2,
+     'reliable': 1, 'rough': 0, 'unreliable': 2}
+    """
+    per_row = compared.groupby(row_key)["hidden"].all()
+    flags = compared["flag"].value_counts()
+    return {
+        "cells": len(compared),
+        "hidden": int(compared["hidden"].sum()),
+        "primary": int((compared["suppressed"] == "primary").sum()),
+        "complementary": int((compared["suppressed"] == "complementary").sum()),
+        "rows": int(per_row.size),
+        "rows_all_hidden": int(per_row.sum()),
+        "reliable": int(flags.get("reliable", 0)),
+        "rough": int(flags.get("rough", 0)),
+        "unreliable": int(flags.get("unreliable", 0)),
+    }

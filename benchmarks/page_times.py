@@ -15,7 +15,7 @@ from pathlib import Path
 
 from analytics import config
 from analytics.ledger import Ledger
-from analytics.release import build_release, list_releases
+from analytics.release import build_sample_release, list_releases
 
 PAGES = [
     "pages/overview.py",
@@ -23,8 +23,11 @@ PAGES = [
     "pages/schools.py",
     "pages/workforce.py",
     "pages/ssn_collection.py",
+    "pages/families.py",
+    "pages/suppression.py",
     "pages/privacy_methods.py",
     "pages/data_contract.py",
+    "pages/grant_report.py",
 ]
 
 
@@ -32,7 +35,7 @@ def main() -> None:
     home = Path(os.environ.get("ANALYTICS_HOME", ""))
     if not os.environ.get("ANALYTICS_HOME") or not list_releases(home / "releases"):
         home = Path(tempfile.mkdtemp())
-        build_release(config.SAMPLE_DATA_DIR, home / "releases", ledger=Ledger(home / "ledger.sqlite3"))
+        build_sample_release(home / "releases", ledger=Ledger(home / "ledger.sqlite3"))
         os.environ["ANALYTICS_HOME"] = str(home)
     from streamlit.testing.v1 import AppTest
 

@@ -25,7 +25,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from analytics import config
+from analytics import config, views
 from analytics.release import Release, build_sample_release, list_releases, load_release
 from analytics.report import neutralise
 
@@ -117,9 +117,38 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     return out.to_csv(index=False, lineterminator="\n").encode("utf-8-sig")
 
 
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """A table as Parquet: numbers keep their types; text columns (capped) are stored as strings, missing as null.
+
+    >>> import io
+    >>> pd.read_parquet(io.BytesIO(parquet_bytes(pd.DataFrame({"rate": [0.5, None], "n": [3, 4]})))).dtypes.tolist()
+    [dtype('float64'), dtype('int64')]
+    """
+    import io
+
+    out = frame.copy()
+    out.columns = [text_cap(c, CELL_CAP) for c in out.columns]
+    for col in out.columns:
+        if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(
+                lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else text_cap(v, 1000)
+            )
+    buf = io.BytesIO()
+    out.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
 def download_csv(frame: pd.DataFrame, file_name: str, key: str, label: str = "Download this table (CSV)") -> None:
-    """A download button for :func:`csv_bytes` of ``frame``."""
-    st.download_button(label, csv_bytes(frame), file_name=file_name, mime="text/csv", key=key)
+    """Download buttons for ``frame`` as CSV (:func:`csv_bytes`, opens in a spreadsheet) and as Parquet."""
+    c1, c2 = st.columns(2)
+    c1.download_button(label, csv_bytes(frame), file_name=file_name, mime="text/csv", key=key)
+    c2.download_button(
+        "Same table as Parquet",
+        parquet_bytes(frame),
+        file_name=file_name.rsplit(".", 1)[0] + ".parquet",
+        mime="application/vnd.apache.parquet",
+        key=f"{key}_parquet",
+    )
 
 
 def releases_dir() -> Path:
@@ -167,7 +196,7 @@ def release_picker() -> None:
     if not manifests:
         return
     ids = [m["release_id"] for m in manifests]
-    labels = {m["release_id"]: f"{m.get('label', m['release_id'])} · ε={m['epsilon_total']:g}" for m in manifests}
+    labels = {m["release_id"]: str(m.get("label", m["release_id"])) for m in manifests}
     wanted = st.query_params.get("release")
     index = ids.index(wanted) if wanted in ids else 0
     chosen = st.sidebar.selectbox(
@@ -179,21 +208,57 @@ def release_picker() -> None:
     )
     if chosen != ids[0] or "release" in st.query_params:
         st.query_params["release"] = chosen
+    picked = next(m for m in manifests if m["release_id"] == chosen)
+    st.sidebar.caption(
+        f"{escape_markdown(text_cap(labels[chosen], 200))}: privacy loss ε = {float(picked['epsilon_total']):g} "
+        "for this release."
+    )
 
 
-def interval_bars(rate: pd.Series, moe: pd.Series, colour: str) -> dict[str, object]:
-    """Plotly error bars (in percent) for rates, clipped to 0-100% so no interval leaves the possible range."""
-    upper = (rate + moe).clip(upper=1.0) - rate
-    lower = rate - (rate - moe).clip(lower=0.0)
+def interval_bars(
+    value: pd.Series,
+    moe: pd.Series,
+    colour: str,
+    *,
+    lower: float | None = 0.0,
+    upper: float | None = 1.0,
+    scale: float = 100.0,
+) -> dict[str, object]:
+    """Plotly error bars for ``value ± moe`` cut to the possible range ``[lower, upper]``, drawn in ``scale`` units.
+
+    The defaults are a rate shown in percent (0-100%); an amount passes ``upper=None``
+    (or the top-coding edge) and ``scale=1``. No interval leaves the possible range.
+    """
+    lo, hi = views.clip_interval(value, moe, lower, upper)
+    v = np.asarray(value, dtype=float)
     return {
         "type": "data",
         "symmetric": False,
-        "array": (upper * 100).tolist(),
-        "arrayminus": (lower * 100).tolist(),
+        "array": np.nan_to_num((hi - v) * scale, nan=0.0).tolist(),
+        "arrayminus": np.nan_to_num((v - lo) * scale, nan=0.0).tolist(),
         "color": colour,
         "thickness": 1.5,
         "width": 3,
     }
+
+
+def point_meta(flags: pd.Series | list[str], lower: float | None, upper: float | None, scale: float) -> dict[str, Any]:
+    """What a browser check needs to verify a trace: each point's flag and the possible range in drawn units.
+
+    Every data trace on these pages carries it as Plotly ``meta``; tests/test_browser.py
+    reads it to check that no unreliable point is solid or joined by a line and no
+    interval leaves the range.
+    """
+    return {
+        "flags": [str(f) for f in flags],
+        "lower": None if lower is None else lower * scale,
+        "upper": None if upper is None else upper * scale,
+    }
+
+
+def symbols(flags: pd.Series | list[str], solid: str = "circle") -> list[str]:
+    """Marker symbols: solid only for reliable figures, hollow (``-open``) for every other flag."""
+    return [solid if f == "reliable" else f"{solid}-open" for f in flags]
 
 
 def pct(x: float) -> str:
@@ -247,6 +312,64 @@ def _scale(rate: bool) -> float:
     return 100.0 if rate else 1.0
 
 
+def chart(fig: go.Figure, reading: str, key: str | None = None, container: Any = None) -> None:
+    """Draw ``fig`` (full width, no Plotly logo) with its reading in words just below it.
+
+    The reading is one plain sentence generated from the numbers and their noise,
+    so a screen reader (or a reader in a hurry) gets what the chart shows.
+    """
+    where = container if container is not None else st
+    where.plotly_chart(fig, width="stretch", key=key, config={"displaylogo": False})
+    where.caption(f"Reading: {escape_markdown(text_cap(reading, 1500))}")
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _rank_table(value: tuple[float, ...], moe95: tuple[float, ...]) -> pd.DataFrame:
+    """Rank intervals of published figures, cached by the figures themselves (post-processing only)."""
+    return views.rank_intervals(np.array(value, dtype=float), np.array(moe95, dtype=float))
+
+
+def with_ranks(df: pd.DataFrame, name_col: str) -> pd.DataFrame:
+    """``df`` (one row per unit with ``value`` and ``value_moe95``) plus its rank interval in words (``rank_words``).
+
+    Rank 1 is the highest value; the interval comes from redrawing every figure
+    from its published margin (:func:`analytics.views.rank_intervals`).
+    """
+    ranks = _rank_table(tuple(df["value"].astype(float)), tuple(df["value_moe95"].astype(float)))
+    words = [
+        views.rank_words(lo, hi, int(n))
+        for lo, hi, n in zip(ranks["rank_low"], ranks["rank_high"], ranks["n_ranked"], strict=True)
+    ]
+    return df.assign(rank_low=ranks["rank_low"].to_numpy(), rank_high=ranks["rank_high"].to_numpy(), rank_words=words)
+
+
+def paged(df: pd.DataFrame, name_col: str, key: str, noun: str, page_size: int = 25) -> pd.DataFrame:
+    """A search box and a page picker over a long list sorted by value (highest first); returns the rows to draw.
+
+    Long lists are drawn one page at a time so a chart stays short enough for its
+    axis to stay on screen; the table view below the chart keeps every row.
+    """
+    ordered = df.sort_values("value", ascending=False, na_position="last")
+    if len(ordered) <= page_size:
+        return ordered
+    c1, c2 = st.columns([3, 2])
+    find = c1.text_input(f"Find {noun} by name", key=f"{key}_find", max_chars=80, placeholder="Part of a name")
+    if find.strip():
+        wanted = text_cap(find, 80).casefold()
+        ordered = ordered[ordered[name_col].astype(str).str.casefold().str.contains(wanted, regex=False)]
+    n = len(ordered)
+    pages = max(1, -(-n // page_size))
+    starts = list(range(0, max(n, 1), page_size))
+    start = c2.selectbox(
+        f"{noun.capitalize()} shown (highest first)",
+        starts,
+        key=f"{key}_page",
+        format_func=lambda s: f"{s + 1}-{min(s + page_size, n)} of {n}",
+        disabled=pages == 1,
+    )
+    return ordered.iloc[start : start + page_size] if start < n else ordered.iloc[0:0]
+
+
 def caterpillar(
     df: pd.DataFrame,
     name_col: str,
@@ -254,40 +377,48 @@ def caterpillar(
     rate: bool,
     reference: float | None = None,
     reference_label: str = "State",
+    lower: float | None = None,
+    upper: float | None = None,
 ) -> go.Figure:
-    """Sorted dots with 95% intervals; reliable solid, others hollow and grey; one row per unit."""
+    """Sorted dots with 95% intervals (clipped to the possible range); reliable solid, others hollow; one row per unit.
+
+    A rate's interval is cut to 0-100%; an amount's to ``[lower, upper]`` (default:
+    not below 0). When ``df`` has ``rank_words`` (:func:`with_ranks`) the hover gives
+    each unit's rank interval, never a bare rank.
+    """
     k = _scale(rate)
+    lo_b, hi_b = (0.0, 1.0) if rate else (0.0 if lower is None else lower, upper)
     shown = df.sort_values("value", na_position="first")
     shown = shown.assign(**{name_col: shown[name_col].map(plot_text)})
+    ranks = shown["rank_words"] if "rank_words" in shown else pd.Series("", index=shown.index)
     fig = go.Figure()
     for flag in ("reliable", "rough", "unreliable"):
         group = shown[shown["flag"] == flag]
         if group.empty:
             continue
-        err = (
-            interval_bars(group["value"], group["value_moe95"], COLOURS[flag])
-            if rate
-            else {"type": "data", "array": group["value_moe95"].tolist(), "color": COLOURS[flag], "thickness": 1.5}
-        )
         fig.add_trace(
             go.Scatter(
                 x=group["value"] * k,
                 y=group[name_col],
                 mode="markers",
                 name=FLAG_WORDS[flag],
-                error_x=err,
-                marker={"color": COLOURS[flag], "size": 8, "symbol": "circle" if flag == "reliable" else "circle-open"},
+                error_x=interval_bars(
+                    group["value"], group["value_moe95"], COLOURS[flag], lower=lo_b, upper=hi_b, scale=k
+                ),
+                marker={"color": COLOURS[flag], "size": 8, "symbol": symbols(group["flag"])},
+                meta=point_meta(group["flag"], lo_b, hi_b, k),
                 customdata=np.stack(
                     [
                         group["value_moe95"] * k,
-                        group["n_students"].fillna(0),
+                        group["n_students"].fillna(0) if "n_students" in group else np.zeros(len(group)),
                         group["flag_reason"].fillna("").map(plot_text),
+                        ranks.loc[group.index].map(lambda r: f"<br>rank {r}" if r else ""),
                     ],
                     axis=1,
                 ),
                 hovertemplate="%{y}: %{x:.1f} ± %{customdata[0]:.1f} "
-                + unit
-                + "<br>%{customdata[1]:,.0f} students (noisy)<br>%{customdata[2]}<extra></extra>",
+                + plot_text(unit)
+                + "<br>%{customdata[1]:,.0f} students (noisy)%{customdata[3]}<br>%{customdata[2]}<extra></extra>",
             )
         )
     if reference is not None and not pd.isna(reference):
@@ -295,72 +426,136 @@ def caterpillar(
             x=reference * k,
             line_dash="dash",
             line_color=COLOURS["state"],
-            annotation_text=f"{reference_label} {reference * k:.1f}",
-            annotation_position="bottom right",
+            annotation_text=f"{plot_text(reference_label)} {reference * k:.1f}",
+            annotation_position="top right",
         )
     fig.update_layout(
-        height=max(320, 18 * len(shown) + 140),
-        xaxis_title=unit,
+        height=max(320, 22 * len(shown) + 150),
+        xaxis_title=plot_text(unit),
         yaxis_title=None,
-        yaxis={"categoryorder": "array", "categoryarray": shown[name_col].tolist()},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        yaxis={"categoryorder": "array", "categoryarray": shown[name_col].tolist(), "automargin": True},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.01, "x": 0},
+        margin={"l": 10, "r": 10, "t": 60, "b": 40},
     )
+    fig.update_xaxes(side="top", mirror="allticks", ticks="outside", showline=True)
     if rate:
         fig.update_xaxes(range=[0, 100])
     return fig
 
 
-def trend(df: pd.DataFrame, x: str, series: str, unit: str, rate: bool, x_title: str) -> go.Figure:
-    """Lines over ``x`` for each value of ``series``, with 95% bands; flagged points hollow."""
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Start and end (exclusive) of each run of True in ``mask``.
+
+    >>> _runs(np.array([True, True, False, True, False, True, True, True]))
+    [(0, 2), (3, 4), (5, 8)]
+    """
+    runs, start = [], None
+    for i, ok in enumerate(mask):
+        if ok and start is None:
+            start = i
+        elif not ok and start is not None:
+            runs.append((start, i))
+            start = None
+    if start is not None:
+        runs.append((start, len(mask)))
+    return runs
+
+
+def trend(
+    df: pd.DataFrame,
+    x: str,
+    series: str,
+    unit: str,
+    rate: bool,
+    x_title: str,
+    lower: float | None = None,
+    upper: float | None = None,
+    domain: list[Any] | None = None,
+) -> go.Figure:
+    """Lines over ``x`` for each value of ``series``, with 95% bands that never cross a gap or an unreliable figure.
+
+    Every series is laid on the full ``domain`` of ``x`` (default: every ``x`` in
+    ``df``), so a missing figure stays a gap. The line and band join only figures
+    that are present and not flagged unreliable; an unreliable figure is a hollow
+    dot with a faint interval and no line to it; reliable dots are solid, others
+    hollow. Intervals are cut to the possible range (0-100% for a rate; for an
+    amount ``[lower, upper]``, by default not below 0).
+    """
     k = _scale(rate)
+    lo_b, hi_b = (0.0, 1.0) if rate else (0.0 if lower is None else lower, upper)
+    xs = list(domain) if domain is not None else sorted(df[x].dropna().unique().tolist())
     fig = go.Figure()
     palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#56B4E9", "#E69F00"]
     dashes = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
     for i, (raw_name, group) in enumerate(df.groupby(series, sort=False)):
         name = plot_text(raw_name)
-        group = group.sort_values(x)
+        group = group.drop_duplicates(x).set_index(x).reindex(xs)
+        flags = group["flag"].fillna("missing")
+        value = group["value"].astype(float)
+        moe = group["value_moe95"].astype(float)
+        present = value.notna().to_numpy()
+        usable = present & (flags != "unreliable").to_numpy()
         colour = palette[i % len(palette)]
-        upper = (group["value"] + group["value_moe95"]).clip(upper=1.0 if rate else None) * k
-        lower = (group["value"] - group["value_moe95"]).clip(lower=0.0 if rate else None) * k
-        fig.add_trace(
-            go.Scatter(
-                x=group[x],
-                y=upper,
-                mode="lines",
-                line={"width": 0},
-                showlegend=False,
-                hoverinfo="skip",
-                legendgroup=name,
+        lo, hi = views.clip_interval(value, moe, lo_b, hi_b)
+        band_x: list[Any] = []
+        band_y: list[float | None] = []
+        covered = np.zeros(len(xs), dtype=bool)
+        for a, b in _runs(usable):
+            if b - a < 2:
+                continue
+            covered[a:b] = True
+            band_x += xs[a:b] + xs[a:b][::-1] + [None]
+            band_y += list(hi[a:b] * k) + list(lo[a:b][::-1] * k) + [None]
+        if band_x:
+            fig.add_trace(
+                go.Scatter(
+                    x=band_x,
+                    y=band_y,
+                    mode="lines",
+                    line={"width": 0},
+                    fill="toself",
+                    fillcolor=_rgba(colour, 0.15),
+                    showlegend=False,
+                    hoverinfo="skip",
+                    legendgroup=name,
+                    meta={"role": "band", **point_meta([], lo_b, hi_b, k)},
+                )
             )
-        )
+        # one line trace, broken (None) at every gap and every unreliable figure
         fig.add_trace(
             go.Scatter(
-                x=group[x],
-                y=lower,
+                x=xs,
+                y=[v * k if ok else None for v, ok in zip(value, usable, strict=True)],
                 mode="lines",
-                line={"width": 0},
-                fill="tonexty",
-                fillcolor=_rgba(colour, 0.15),
-                showlegend=False,
-                hoverinfo="skip",
-                legendgroup=name,
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=group[x],
-                y=group["value"] * k,
-                mode="lines+markers",
+                connectgaps=False,
+                line={"color": colour, "dash": dashes[i % len(dashes)]},
                 name=name,
                 legendgroup=name,
-                line={"color": colour, "dash": dashes[i % len(dashes)]},
-                marker={
-                    "size": 8,
-                    "color": colour,
-                    "symbol": ["circle" if f == "reliable" else "circle-open" for f in group["flag"]],
-                },
-                customdata=np.stack([group["value_moe95"] * k, group["flag"].map(FLAG_WORDS)], axis=1),
+                hoverinfo="skip",
+                meta={"role": "line", **point_meta(["reliable" if u else "missing" for u in usable], lo_b, hi_b, k)},
+            )
+        )
+        pts = np.flatnonzero(present)
+        if len(pts) == 0:
+            continue
+        pf = flags.iloc[pts]
+        faint = _rgba(colour, 0.35)
+        # a dot covered by a band needs no bar; an isolated or unreliable one gets its (clipped) interval
+        bars = interval_bars(value.iloc[pts], moe.iloc[pts], faint, lower=lo_b, upper=hi_b, scale=k)
+        bars["array"] = [0.0 if covered[j] else v for j, v in zip(pts, bars["array"], strict=True)]  # type: ignore[call-overload]
+        bars["arrayminus"] = [0.0 if covered[j] else v for j, v in zip(pts, bars["arrayminus"], strict=True)]  # type: ignore[call-overload]
+        fig.add_trace(
+            go.Scatter(
+                x=[xs[j] for j in pts],
+                y=value.iloc[pts] * k,
+                mode="markers",
+                name=name,
+                legendgroup=name,
+                showlegend=False,
+                error_y=bars,
+                marker={"size": 8, "color": colour, "symbol": symbols(pf)},
+                meta=point_meta(pf, lo_b, hi_b, k),
+                customdata=np.stack([moe.iloc[pts] * k, pf.map(FLAG_WORDS).fillna("")], axis=1),
                 hovertemplate="%{fullData.name}<br>%{x}: %{y:.1f} ± %{customdata[0]:.1f} "
                 + plot_text(unit)
                 + "<br>%{customdata[1]}<extra></extra>",
@@ -368,15 +563,19 @@ def trend(df: pd.DataFrame, x: str, series: str, unit: str, rate: bool, x_title:
         )
     fig.update_layout(
         height=380,
-        xaxis_title=x_title,
-        yaxis_title=unit,
+        xaxis_title=plot_text(x_title),
+        yaxis_title=plot_text(unit),
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     if rate:
+        fig.update_yaxes(range=[0, 100])
+    elif lo_b is not None:
         fig.update_yaxes(rangemode="tozero")
-    if df[x].dtype == object or str(df[x].dtype).startswith("str"):
-        fig.update_xaxes(type="category")  # "2010-11" is a school year, not a date
+    if any(isinstance(v, str) for v in xs):
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=xs)  # "2010-11" is a school year
+    else:
+        fig.update_xaxes(dtick=1)
     return fig
 
 
@@ -404,6 +603,10 @@ def long_table(df: pd.DataFrame, columns: dict[str, str], rate: bool, file_name:
     csv[f"Margin of error (95%{', ± points' if rate else ', ±'})"] = (df["value_moe95"] * k).round(4).to_numpy()
     csv["Reliability"] = df["flag"].map(FLAG_WORDS).to_numpy()
     csv["Why"] = df["flag_reason"].to_numpy()
+    if "rank_low" in df and "rank_high" in df:
+        csv = csv.drop(columns=[c for c in csv.columns if c == columns.get("rank_words")])
+        csv["Rank, best plausible (1 = highest)"] = df["rank_low"].to_numpy()
+        csv["Rank, worst plausible"] = df["rank_high"].to_numpy()
     table_with_margins(
         view,
         {
@@ -441,12 +644,14 @@ def county_map(folder: str, release_id: str) -> dict[str, Any]:
     import plotly.express as px
 
     counties = county_optout(folder, release_id)
+    counties = counties.assign(
+        rate_pct=counties["optout_rate"] * 100,
+        moe_pct=counties["optout_rate_moe95"] * 100,
+        county_label=counties["county"].map(plot_text),
+    )
+    known = counties[counties["flag"] != "unreliable"]
     fig = px.choropleth_map(
-        counties.assign(
-            rate_pct=counties["optout_rate"] * 100,
-            moe_pct=counties["optout_rate_moe95"] * 100,
-            county_label=counties["county"].map(plot_text),
-        ),
+        known,
         geojson=maine_counties_geojson(),
         locations="fips",
         color="rate_pct",
@@ -459,5 +664,47 @@ def county_map(folder: str, release_id: str) -> dict[str, Any]:
         hover_data={"fips": False, "county_label": False, "rate_pct": ":.1f", "moe_pct": ":.1f", "n_districts": True},
         labels={"rate_pct": "Declined (%)", "moe_pct": "± (pts)", "n_districts": "Districts"},
     )
+    for trace in fig.data:
+        trace.meta = point_meta(known["flag"], 0.0, 1.0, 100.0)
+    unknown = counties[counties["flag"] == "unreliable"]
+    if len(unknown):
+        # an unreliable county is left uncoloured: a light fill with a heavy outline, never a shade of the scale
+        fig.add_trace(
+            go.Choroplethmap(
+                geojson=maine_counties_geojson(),
+                locations=unknown["fips"],
+                z=[0] * len(unknown),
+                colorscale=[[0, "rgba(230,230,230,0.6)"], [1, "rgba(230,230,230,0.6)"]],
+                showscale=False,
+                marker={"line": {"color": "#555555", "width": 2}},
+                name="unreliable: not coloured",
+                meta={"hollow": True, **point_meta(unknown["flag"], 0.0, 1.0, 100.0)},
+                text=unknown["county_label"],
+                customdata=np.stack([unknown["rate_pct"], unknown["moe_pct"]], axis=1),
+                hovertemplate="%{text}: %{customdata[0]:.1f}% ± %{customdata[1]:.1f} (unreliable)<extra></extra>",
+            )
+        )
     fig.update_layout(height=520, margin={"l": 0, "r": 0, "t": 0, "b": 0})
     return fig.to_dict()
+
+
+def _leave_v1_pages_mode() -> None:
+    """Make the app's own navigation (app.py) win on a fresh server reached through a deep link.
+
+    Streamlit treats an app with a ``pages/`` folder as an old-style multipage app
+    until some session runs ``st.navigation``: after a restart, a first visit to
+    ``/families`` (a path equal to a file name here) would run that file alone and
+    list every file in ``pages/`` (``common``, ``signin``) in the sidebar, for every
+    visitor, until someone opened ``/``. The first page to import this module turns
+    that mode off and reruns, so app.py's navigation takes over.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # a Streamlit without the old mode
+        return
+    if getattr(PagesManager, "uses_pages_directory", None):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_v1_pages_mode()

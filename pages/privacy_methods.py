@@ -42,7 +42,7 @@ for info in m["tables"].values():
             "Table": info["title"],
             "Privacy loss (ε)": info["epsilon"],
             "Noise": info.get("mechanism", "none (public list)"),
-            "Each student counts at most": info.get("contribution_bound", "—"),
+            "Each student counts at most": str(info.get("contribution_bound", "—")),
             "Value bounds": ", ".join(f"{k}: {v}" for k, v in info.get("bounds", {}).items()) or "—",
             "Rows": info["rows"],
         }
@@ -121,10 +121,10 @@ else:
                     "Spender": "public releases"
                     if e.scope == "public"
                     else ("a researcher" if (e.scope or "").startswith("researcher:") else "steward"),
-                    f"Spent ({status.unit})": e.charge if e.kind == "spend" else None,
-                    f"Limit set ({status.unit})": e.amount
-                    if e.kind in ("lineage", "cap", "allocation", "policy")
-                    else None,
+                    f"Spent ({status.unit})": f"{e.charge:g}" if e.kind == "spend" and e.charge is not None else "",
+                    f"Limit set ({status.unit})": f"{e.amount:g}"
+                    if e.kind in ("lineage", "cap", "allocation", "policy") and e.amount is not None
+                    else "",
                 }
                 for e in entries
             ]

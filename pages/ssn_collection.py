@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -10,19 +11,23 @@ from pages.common import (
     COLOURS,
     FLAG_WORDS,
     caterpillar,
+    chart,
     county_map,
     county_optout,
     current_release,
     interval_bars,
     long_table,
+    paged,
     pct,
     pct_moe,
     plot_text,
+    point_meta,
     releases_dir,
     table_with_margins,
     trend,
     unique_labels,
     url_select,
+    with_ranks,
 )
 
 release = current_release()
@@ -41,32 +46,46 @@ st.markdown(
 first = by_year.iloc[0]
 c1, c2, c3 = st.columns(3)
 c1.metric(
-    "Opt-out rate in the first year of asking (2010-11)",
+    "Opt-out rate, 2010-11",
     pct(first["value"]),
-    help=f"Margin of error {pct_moe(first['value_moe95'])}. Noisy figure.",
+    help=f"The first year of asking. Margin of error {pct_moe(first['value_moe95'])}. Noisy figure.",
 )
-c2.metric("Families asked, all years (noisy)", f"{int(by_year['n_asked'].sum()):,}")
+c1.caption(f"First year of asking · {pct_moe(first['value_moe95'])}")
+c2.metric("Families asked", f"{int(by_year['n_asked'].sum()):,}")
+c2.caption("All school years; a sum of noisy counts")
 high = by_district[(by_district["value"] - by_district["value_moe95"]) > 0.20]
-c3.metric(
-    "Districts where opt-out is clearly above 20%", f"{len(high)}", help="Lower end of the 95% interval above 20%."
-)
+c3.metric("Districts clearly above 20%", f"{len(high)}", help="Lower end of the 95% interval above 20%.")
+c3.caption("Opt-out rate above 20% even at the low end of its 95% interval")
 
 county = url_select("County", ["All counties", *sorted(districts["county"].astype(str).unique())], "county")
 shown = by_district if county == "All counties" else by_district[by_district["county"] == county]
 
 st.subheader("Opt-out rate by district, all school years")
-st.plotly_chart(
+shown = with_ranks(shown.reset_index(drop=True), "district_name")
+page = paged(shown, "district_name", "ssn_districts", "districts")
+chart(
     caterpillar(
-        shown,
+        page,
         "district_name",
         "% of families asked who declined",
         rate=True,
         reference=float(first["value"]),
         reference_label="State 2010-11",
     ),
-    width="stretch",
+    views.reading_dots(
+        shown,
+        "an opt-out rate",
+        "districts",
+        True,
+        reference=float(first["value"]),
+        reference_words="the state's 2010-11 rate",
+    ),
 )
-with st.expander("Table view and download"):
+st.caption(
+    "Rank 1 is the highest opt-out rate. Each district's rank is given as the range the noise allows (95%), from "
+    "redrawing every figure from its margin; a district whose range spans most of the list cannot be placed."
+)
+with st.expander("Table view and download (every district)"):
     long_table(
         shown.sort_values("value", ascending=False),
         {
@@ -74,6 +93,7 @@ with st.expander("Table view and download"):
             "county": "County",
             "n_asked": "Families asked (noisy)",
             "n_declined": "Declined (noisy)",
+            "rank_words": "Rank (95% interval)",
         },
         True,
         "ssn_optout_by_district.csv",
@@ -86,11 +106,11 @@ st.caption(
     "smaller and their margins wider."
 )
 years = by_year.assign(label=by_year["school_year"].map(lambda y: f"{y - 1}-{str(y)[2:]}"), series="Statewide")
-st.plotly_chart(
+chart(
     trend(
         years, "label", "series", "% of families asked who declined", True, "School year in which the family was asked"
     ),
-    width="stretch",
+    views.reading_trend(years, "label", "series", "the opt-out rate", True, x_words="school year "),
 )
 with st.expander("Table view and download"):
     long_table(
@@ -105,10 +125,22 @@ st.subheader("Opt-out by county")
 counties = county_optout(str(releases_dir()), release.release_id)
 fig3 = go.Figure(county_map(str(releases_dir()), release.release_id))
 left, right = st.columns([3, 2])
-left.plotly_chart(fig3, width="stretch")
+chart(
+    fig3,
+    views.reading_dots(
+        views.optout_long(counties),
+        "an opt-out rate",
+        "counties",
+        True,
+        reference=float(first["value"]),
+        reference_words="the state's 2010-11 rate",
+    ),
+    container=left,
+)
 right.markdown(
     "Each county is the sum of its districts' noisy counts; its margin of error adds up their noise. "
-    "The table gives every county's figure and margin, so colour carries no meaning on its own."
+    "The table gives every county's figure and margin, so colour carries no meaning on its own; a county whose "
+    "figure is unreliable is left uncoloured (hatched grey), never shaded as if it were known."
 )
 with right:
     long_table(
@@ -132,6 +164,7 @@ for ok, group in scatter.groupby("both_reliable"):
             mode="markers",
             name="both figures reliable" if ok else "at least one figure unreliable",
             marker={"color": colour, "size": 8, "symbol": "circle" if ok else "circle-open"},
+            meta=point_meta(["reliable" if ok else "unreliable"] * len(group), 0.0, 1.0, 100.0),
             error_x=interval_bars(group["optout_rate"], group["optout_rate_moe95"], bar_colour),
             error_y=interval_bars(group["coverage"], group["coverage_moe95"], bar_colour),
             text=group["district_name"].map(plot_text),
@@ -147,7 +180,19 @@ fig4.update_layout(
     legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
     margin={"l": 10, "r": 10, "t": 40, "b": 10},
 )
-st.plotly_chart(fig4, width="stretch")
+reliable_pairs = scatter[scatter["both_reliable"]]
+corr = reliable_pairs["optout_rate"].corr(reliable_pairs["coverage"]) if len(reliable_pairs) > 2 else float("nan")
+chart(
+    fig4,
+    f"Of {len(scatter)} districts, {len(reliable_pairs)} have both figures reliable"
+    + (
+        f"; among them, the correlation between opt-out and coverage is {corr:.2f} "
+        f"({'more opt-out goes with less coverage' if corr < 0 else 'no falling pattern'})"
+        if not np.isnan(corr)
+        else "; too few to read a pattern"
+    )
+    + ". The noise of each figure is shown by its bars.",
+)
 st.caption("Bars are 95% intervals of both figures; districts with an unreliable figure are hollow, with faint bars.")
 with st.expander("Table view and download"):
     table_with_margins(

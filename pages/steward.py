@@ -9,6 +9,26 @@ from analytics.ledger import Ledger, LedgerError, LedgerTamperedError
 from pages.common import current_release, show_error
 from pages.signin import require
 
+KIND_WORDS = {
+    "lineage": "population registered",
+    "cap": "cap changed",
+    "allocation": "allocation set",
+    "policy": "per-query maximum set",
+    "extract": "extract attached",
+    "release": "release published",
+    "spend": "privacy spent",
+}
+
+
+def spender_words(scope: str | None) -> str:
+    """Who spent, in words: public releases, a named researcher, or a steward act."""
+    if not scope:
+        return ""
+    if scope == "public":
+        return "public releases"
+    return f"researcher {scope.split(':', 1)[1]}" if scope.startswith("researcher:") else scope
+
+
 user = require("administer")
 st.title("Privacy budgets and ledger")
 
@@ -41,7 +61,7 @@ st.subheader("Allocations")
 st.dataframe(
     pd.DataFrame(
         [
-            {"Spender": scope, f"Allocated ({unit})": allocated, f"Spent ({unit})": spent}
+            {"Spender": spender_words(scope), f"Allocated ({unit})": allocated, f"Spent ({unit})": spent}
             for scope, (allocated, spent) in status.allocations.items()
         ],
         columns=["Spender", f"Allocated ({unit})", f"Spent ({unit})"],
@@ -93,6 +113,7 @@ st.dataframe(
 st.caption("Extracts are attached from the command line: `python -m analytics lineage attach NAME DIR --user YOU`.")
 
 st.subheader("Full ledger of this population")
+
 try:
     head = ledger.verify()
     st.success(f"The ledger verifies: {head.n_entries} entries; chain, seal and anchor intact.")
@@ -104,11 +125,13 @@ st.dataframe(
             {
                 "Entry": e.entry_id,
                 "When (UTC)": e.created_at[:19].replace("T", " "),
-                "Kind": e.kind,
+                "Kind": KIND_WORDS.get(e.kind, e.kind),
                 "Who": e.principal,
-                "Spender": e.scope or "",
-                f"Spent ({unit})": e.charge if e.kind == "spend" else None,
-                f"Limit set ({unit})": e.amount if e.kind in ("lineage", "cap", "allocation", "policy") else None,
+                "Spender": spender_words(e.scope),
+                f"Spent ({unit})": f"{e.charge:g}" if e.kind == "spend" and e.charge is not None else "",
+                f"Limit set ({unit})": f"{e.amount:g}"
+                if e.kind in ("lineage", "cap", "allocation", "policy") and e.amount is not None
+                else "",
                 "What": (e.query or {}).get("table")
                 or (e.query or {}).get("population")
                 or e.detail.get("label")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -57,20 +58,68 @@ if viewed != attached.lineage:
         f"{attached.lineage}, set by the server's ANALYTICS_DATA_DIR."
     )
 
+POPULATION_WORDS = {
+    "adjusted_cohort": "Grade-9 cohort (adjusted)",
+    "graduates": "High-school graduates",
+    "workforce_all": "Cohort students in the workforce years (matched or not)",
+    "workforce_matched": "Cohort students matched to wage records (SSN provided)",
+    "employed": "Students with qualifying employment",
+}
+MEASURE_WORDS = {
+    "count": "Number of students",
+    "rate": "Share of students (rate)",
+    "mean": "Average",
+    "percentile": "Median and percentiles",
+}
+DIMENSION_WORDS = {
+    "cohort": "Cohort",
+    "district_id": "District",
+    "years_out": "Years after expected graduation",
+    "path": "College path",
+    "sex": "Sex",
+    "race_ethnicity": "Race and ethnicity",
+    "economically_disadvantaged": "Economic disadvantage",
+    "english_learner": "English learner",
+    "disability": "Disability (IDEA)",
+}
+
+
+def _words(table: dict[str, str]) -> Callable[[str], str]:
+    return lambda name: table.get(name, name.replace("_", " ").capitalize())
+
+
 population = st.selectbox(
-    "Population", list(builder.POPULATIONS), key="population", help="Who is counted. Descriptions below."
+    "Population",
+    list(builder.POPULATIONS),
+    key="population",
+    format_func=_words(POPULATION_WORDS),
+    help="Who is counted. Descriptions below.",
 )
 pop = builder.POPULATIONS[population]
 st.caption(pop.description)
-measure = st.selectbox("Measure", list(builder.MEASURES), key="measure")
+measure = st.selectbox("Measure", list(builder.MEASURES), key="measure", format_func=_words(MEASURE_WORDS))
 outcome = None
 if measure == "rate":
     outcome = st.selectbox(
-        "Outcome (share of students for whom it is true)", list(pop.outcomes) or ["—"], key="outcome"
+        "Outcome (share of students for whom it is true)",
+        list(pop.outcomes) or ["—"],
+        key="outcome",
+        format_func=lambda o: str(pop.outcomes.get(o, o)).capitalize(),
     )
 elif measure in ("mean", "percentile"):
-    outcome = st.selectbox("Value", list(pop.values) or ["—"], key="value")
-group_by = st.multiselect("Group by (public lists only)", list(pop.dimensions), default=["cohort"], key="group_by")
+    outcome = st.selectbox(
+        "Value",
+        list(pop.values) or ["—"],
+        key="value",
+        format_func=lambda v: str(pop.values[v][2]).capitalize() if v in pop.values else v,
+    )
+group_by = st.multiselect(
+    "Group by (public lists only)",
+    list(pop.dimensions),
+    default=["cohort"],
+    key="group_by",
+    format_func=_words(DIMENSION_WORDS),
+)
 filters: dict[str, tuple[object, ...]] = {}
 if "cohort" in pop.dimensions:
     cohorts = st.multiselect("Cohorts (empty: all)", pop.dimensions["cohort"](ctx), key="f_cohort")
@@ -146,13 +195,14 @@ if mine:
                 {
                     "When (UTC)": e.created_at[:19].replace("T", " "),
                     "What": "query" if e.kind == "spend" else "allocation set",
-                    f"Spent ({unit})": e.charge if e.kind == "spend" else None,
-                    f"Allocation ({unit})": e.amount if e.kind == "allocation" else None,
-                    "Query": ", ".join(
-                        f"{k}: {v}"
+                    f"Amount ({unit})": e.charge if e.kind == "spend" else e.amount,
+                    "Query": "; ".join(
+                        f"{DIMENSION_WORDS.get(k, k.replace('_', ' '))}: "
+                        + (", ".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v))
                         for k, v in (e.query or {}).items()
-                        if k not in ("kind", "version") and v not in (None, [], {})
-                    )[:200],
+                        if k not in ("kind", "version") and v not in (None, [], {}) and not isinstance(v, dict)
+                    )[:200]
+                    or "—",
                 }
                 for e in mine
             ]

@@ -7,6 +7,7 @@ browser download), and saves a screenshot of every page under test-artifacts/.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -17,6 +18,8 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
@@ -28,6 +31,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = config.REPO_ROOT / "test-artifacts"
 PAGES = {  # url path -> does the page draw charts?
     "": True,
+    "families": False,
+    "suppression": True,
     "district": True,
     "schools": True,
     "workforce": True,
@@ -39,6 +44,25 @@ PAGES = {  # url path -> does the page draw charts?
     "steward": False,
 }
 SIGNED_IN_ONLY = ("builder", "steward")
+
+
+#: Every drawn trace as plain JSON (typed arrays made plain): type, mode, meta, points, markers, error bars.
+_TRACES_JS = """
+() => {
+  const plain = (v) => (v && ArrayBuffer.isView(v)) ? Array.from(v) : v;
+  const out = [];
+  for (const g of document.querySelectorAll('.js-plotly-plot')) {
+    for (const t of (g._fullData || [])) {
+      const err = (e) => e && e.visible ? {array: plain(e.array) || [],
+                                            arrayminus: plain(e.arrayminus) || plain(e.array) || []} : null;
+      out.push({type: t.type, mode: t.mode || '', fill: t.fill || '', meta: t.meta || null,
+                x: plain(t.x) || [], y: plain(t.y) || [], symbol: t.marker ? plain(t.marker.symbol) : null,
+                error_x: err(t.error_x), error_y: err(t.error_y), locations: plain(t.locations) || []});
+    }
+  }
+  return out;
+}
+"""
 
 
 def _free_port() -> int:
@@ -110,7 +134,10 @@ def browser_pages(app_url: str) -> dict[str, dict[str, object]]:
             ],
         )
         page = browser.new_page(viewport={"width": 1366, "height": 2400})
+        requests: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
         for path, has_charts in PAGES.items():
+            requests.clear()
             page.goto(f"{app_url}/{path}")
             page.wait_for_selector("[data-testid='stApp']", timeout=60_000)
             page.wait_for_selector("h1, [data-testid='stForm']", timeout=60_000)
@@ -123,6 +150,10 @@ def browser_pages(app_url: str) -> dict[str, dict[str, object]]:
                 "charts": page.locator(".js-plotly-plot").count(),
                 "text": page.inner_text("body"),
                 "html": page.content(),
+                "traces": page.evaluate(_TRACES_JS),
+                "requests": list(requests),
+                "families_links": page.locator("a[href$='/families']").count(),
+                "deploy": page.get_by_text("Deploy", exact=True).count(),
             }
         browser.close()
     return seen
@@ -152,3 +183,111 @@ def test_signed_in_pages_refuse_anonymous_visitors(browser_pages: dict[str, dict
         text = str(browser_pages[path]["text"])
         assert "needs sign-in" in text, f"/{path} did not ask for sign-in"
         assert "Run the query" not in text and "Full ledger" not in text, f"/{path} showed its content anonymously"
+
+
+def _symbol(trace: dict[str, Any], i: int) -> str:
+    symbol = trace["symbol"]
+    return str(symbol[i] if isinstance(symbol, list) else symbol)
+
+
+def test_no_unreliable_point_is_solid_or_joined_by_a_line(browser_pages: dict[str, dict[str, object]]) -> None:
+    checked = 0
+    for path, seen in browser_pages.items():
+        for trace in seen["traces"]:  # type: ignore[attr-defined]
+            meta = trace["meta"] or {}
+            if trace["type"] == "scatter" and "lines" in trace["mode"] and trace["fill"] != "toself":
+                assert meta.get("role") == "line", f"/{path}: a line drawn without saying which points it may join"
+                for y, flag in zip(trace["y"], meta["flags"], strict=True):
+                    assert y is None or flag == "reliable", f"/{path}: a line passes through an unsure or missing point"
+                    checked += 1
+            if "flags" not in meta:
+                continue
+            if trace["type"] == "scatter" and "markers" in trace["mode"]:
+                for i, flag in enumerate(meta["flags"]):
+                    if flag != "reliable":
+                        assert _symbol(trace, i).endswith("-open"), f"/{path}: a {flag} point is drawn solid"
+                        checked += 1
+            if trace["type"] in ("choroplethmap", "choropleth") and "unreliable" in meta["flags"]:
+                assert meta.get("hollow"), f"/{path}: an unreliable county is coloured on the scale"
+    assert checked > 100  # the sample has hundreds of unreliable figures; the check must have seen them
+
+
+def test_no_interval_leaves_the_possible_range(browser_pages: dict[str, dict[str, object]]) -> None:
+    checked = 0
+    for path, seen in browser_pages.items():
+        for trace in seen["traces"]:  # type: ignore[attr-defined]
+            meta = trace["meta"] or {}
+            if "lower" not in meta:
+                continue
+            lower = -math.inf if meta["lower"] is None else meta["lower"] - 1e-6
+            upper = math.inf if meta["upper"] is None else meta["upper"] + 1e-6
+            if trace["fill"] == "toself":
+                assert all(lower <= y <= upper for y in trace["y"] if y is not None), (
+                    f"/{path}: a band leaves the range"
+                )
+                continue
+            for axis in ("x", "y"):
+                err = trace[f"error_{axis}"]
+                if not err:
+                    continue
+                for v, up, down in zip(trace[axis], err["array"], err["arrayminus"], strict=False):
+                    if v is None or math.isnan(v):  # no figure: nothing is drawn
+                        continue
+                    assert lower <= v - down and v + up <= upper, f"/{path}: an interval leaves [{lower}, {upper}]"
+                    checked += 1
+    assert checked > 100
+
+
+def test_every_page_links_to_the_families_page(browser_pages: dict[str, dict[str, object]]) -> None:
+    for path, seen in browser_pages.items():
+        assert int(seen["families_links"]) >= 1, f"/{path} has no link to the families page"  # type: ignore[call-overload]
+    text = str(browser_pages["families"]["text"])
+    assert "Giving the Social Security number is your choice" in text and "20 U.S.C. 9871" in text
+
+
+def test_no_request_leaves_localhost(browser_pages: dict[str, dict[str, object]], app_url: str) -> None:
+    for path, seen in browser_pages.items():
+        for url in seen["requests"]:  # type: ignore[attr-defined]
+            host = urlsplit(url).hostname
+            assert url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"), f"/{path} fetched {url}"
+
+
+def test_no_deploy_button(browser_pages: dict[str, dict[str, object]]) -> None:
+    for path, seen in browser_pages.items():
+        assert seen["deploy"] == 0, f"/{path} shows a Deploy button"
+
+
+def test_downloads_read_back_as_numbers(app_url: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1366, "height": 1600}, accept_downloads=True)
+        page.goto(f"{app_url}/ssn-collection")
+        page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+        page.get_by_text("Table view and download (every district)").click()
+        files = {}
+        for label, name in (("Download this table (CSV)", "csv"), ("Same table as Parquet", "parquet")):
+            with page.expect_download(timeout=60_000) as info:
+                page.get_by_role("button", name=label).first.click()
+            files[name] = tmp_path / info.value.suggested_filename
+            info.value.save_as(files[name])
+        page.goto(f"{app_url}/grant-report")
+        with page.expect_download(timeout=120_000) as info:
+            page.get_by_role("button", name="Download the Excel workbook").click(timeout=120_000)
+        files["xlsx"] = tmp_path / "report.xlsx"
+        info.value.save_as(files["xlsx"])
+        browser.close()
+    raw = files["csv"].read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 byte-order mark, so spreadsheets read "±" right
+    for frame in (pd.read_csv(files["csv"], encoding="utf-8-sig"), pd.read_parquet(files["parquet"])):
+        assert {"District id", "District", "Value (%)", "Margin of error (95%, ± points)"} <= set(frame.columns)
+        assert pd.api.types.is_float_dtype(frame["Value (%)"])
+        assert pd.api.types.is_float_dtype(frame["Margin of error (95%, ± points)"])
+        assert frame["District id"].str.match(r"^D\d+$").all()
+    import openpyxl
+
+    ws = openpyxl.load_workbook(files["xlsx"])["Performance measures"]
+    header = [c.value for c in ws[1]]
+    actual = [row[header.index("Actual")] for row in ws.iter_rows(min_row=2, values_only=True) if row[0]]
+    assert actual and all(isinstance(v, float) for v in actual)
