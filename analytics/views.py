@@ -535,3 +535,16 @@ def suppression_summary(compared: pd.DataFrame, row_key: str) -> dict[str, int]:
         "rough": int(flags.get("rough", 0)),
         "unreliable": int(flags.get("unreliable", 0)),
     }
+
+
+def likelihood_bound_words(epsilon: float) -> str:
+    """The differential-privacy likelihood bound e^epsilon, written for a parent.
+
+    epsilon-DP means any conclusion is at most e^epsilon times more likely with one
+    person's records than without them (Dwork & Roth 2014, section 2.3).
+
+    >>> likelihood_bound_words(6.55), likelihood_bound_words(1.1)
+    ('699', '3.0')
+    """
+    ratio = math.exp(min(float(epsilon), 50.0))
+    return f"{ratio:,.0f}" if ratio >= 10 else f"{ratio:.1f}"

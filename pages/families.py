@@ -10,7 +10,8 @@ import html
 
 import streamlit as st
 
-from analytics.ledger import Ledger, LedgerError
+from analytics import views
+from analytics.ledger import Ledger, LedgerError, epsilon_from_rho
 from pages.common import FLAG_WORDS, current_release, escape_markdown, pct, pct_moe, text_cap, unique_labels
 
 release = current_release()
@@ -30,8 +31,9 @@ st.caption(
 
 try:
     status = Ledger.default().status(m["lineage"])
-    unit = "ε" if status.unit == "epsilon" else "ρ"
-    spent_now, cap_now = status.epsilon_at()[0], status.cap
+    unit = "ε"
+    spent_now = status.epsilon_at()[0]
+    cap_now = status.cap if status.accounting == "epsilon" else epsilon_from_rho(status.cap, 1e-10)
     live = True
 except LedgerError:
     unit, spent_now, cap_now, live = "ε", float(loss["epsilon"]), float(loss["cap"]), False
@@ -110,8 +112,12 @@ SECTIONS: list[tuple[str, list[str]]] = [
                 else f" (as recorded when release {m['label']} was published)."
             )
             + " Asking the same question again returns the same published answer and costs nothing.",
-            "What this means in practice: whatever anyone does with every figure on this site, they can learn "
-            "almost nothing more about your child than they could if your child's records had not been used at all.",
+            f"What this means in practice: a privacy loss of {unit} = {spent_now:g} limits how much more likely any "
+            "conclusion about your child becomes because your child's records were used: at most about "
+            f"{views.likelihood_bound_words(spent_now)} times more likely than if they had not been. "
+            "That is a real limit, and it holds whatever anyone combines from this site, but it is not "
+            "a promise that nothing at all can be learned; the smaller the number, the stronger the protection. "
+            "The noise on small groups is what keeps this limit, which is why their figures come with wide margins.",
         ],
     ),
 ]
