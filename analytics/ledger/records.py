@@ -268,12 +268,16 @@ class LineageStatus:
     def epsilon_at(self, delta: float = 1e-10) -> tuple[float, float]:
         """The total loss so far as ``(epsilon, delta)``.
 
-        For ``epsilon`` accounting this is ``(spent, delta_spent)``; for ``zcdp``,
-        Bun & Steinke (2016) Prop. 1.3 at the given ``delta``.
+        For ``epsilon`` accounting this is ``(spent, delta_spent)``; for ``zcdp``, the
+        conversion of Canonne, Kamath & Steinke (2020, Prop. 12 / Cor. 13) at the given
+        ``delta`` (:func:`analytics.accounting.rho_to_epsilon`; never above Bun & Steinke's
+        Prop. 1.3, :func:`epsilon_from_rho`).
         """
         if self.accounting == "epsilon":
             return self.spent, self.delta_spent
-        return epsilon_from_rho(self.spent, delta), delta
+        from analytics.accounting import rho_to_epsilon
+
+        return rho_to_epsilon(self.spent, delta), delta
 
 
 # -------------------------------------------------------------------------- helpers
