@@ -8,7 +8,10 @@ noisy_levels`). Output, per level, one row per (area, cohort) and per (area, coh
 - **direct** figures: counts made consistent by :func:`analytics.estimation.consistency.tree_wls`
   (state = sum of districts = sum of schools; pooled = sum of cohorts), rates by
   :func:`analytics.estimation.rates.rate_estimates` with the estimator's own covariance, and
-  "no estimate" where the cell's size cannot be told from zero. They estimate what happened:
+  "no estimate" where the cell's size cannot be told from zero, judged on a size statistic
+  whose noise is uncorrelated with the rate's (:func:`analytics.estimation.rates.
+  decorrelated_size`, around the statewide rate), so that which cells are published does not
+  depend on their rate's noise. They estimate what happened:
   the cell's actual rate. Their margins cover the privacy noise.
 - **model-based** figures (districts and schools): the two-fold Fay-Herriot model of
   :mod:`analytics.estimation.two_fold` on linearised direct rates, with public covariates
@@ -129,8 +132,10 @@ def consistent_counts(measurements: pd.DataFrame, leaves: pd.DataFrame, cohorts:
     return CohortCounts(h, cohorts, out["yes"], out["no"])
 
 
-def _direct_frame(n: np.ndarray, d: np.ndarray, vn: np.ndarray, vd: np.ndarray) -> pd.DataFrame:
-    r = rates.rate_estimates(n, d, vn, vd)
+def _direct_frame(
+    n: np.ndarray, d: np.ndarray, vn: np.ndarray, vd: np.ndarray, reference: np.ndarray | float | None = None
+) -> pd.DataFrame:
+    r = rates.rate_estimates(n, d, vn, vd, reference_rate=reference)
     flag = np.where(~r["published"], "unreliable", np.where(r["moe"] <= USABLE_MOE, "reliable", "unreliable"))
     reason = np.where(
         ~r["published"],
@@ -181,14 +186,21 @@ def direct_rates(counts: CohortCounts, level: str, window: int = 3) -> dict[str,
     keys = counts.keys(level)
     k = len(counts.cohorts)
     n, d, vn, vd = (a.ravel() for a in counts.cells(level))
+    state_n, state_d = (a[0] for a in counts.cells("state")[:2])
+
+    def ref(w: np.ndarray) -> float | None:
+        return None if level == "state" else float((state_n @ w) / (state_d @ w))
+
+    by_ref = None if level == "state" else np.tile(state_n / state_d, len(keys))
     by_cohort = pd.concat(
         [pd.DataFrame({level: np.repeat(keys, k), "cohort": np.tile(counts.cohorts, len(keys))}),
-         _direct_frame(n, d, vn, vd)], axis=1)  # fmt: skip
-    pooled = pd.concat([pd.DataFrame({level: keys}), _direct_frame(*counts.combined(level, np.ones(k)))], axis=1)
+         _direct_frame(n, d, vn, vd, by_ref)], axis=1)  # fmt: skip
+    ones = np.ones(k)
+    pooled = pd.concat([pd.DataFrame({level: keys}), _direct_frame(*counts.combined(level, ones), ref(ones))], axis=1)
     parts = []
     for label, w in windows(counts.cohorts, window):
         first, last = (int(c) for c in label.split("-"))
-        frame = _direct_frame(*counts.combined(level, w))
+        frame = _direct_frame(*counts.combined(level, w), ref(w))
         parts.append(pd.concat([pd.DataFrame({level: keys, "cohorts": label, "first_cohort": first,
                                               "last_cohort": last}), frame], axis=1))  # fmt: skip
     return {"cohort": by_cohort, "pooled": pooled, "window": pd.concat(parts, ignore_index=True)}
