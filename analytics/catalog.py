@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -447,6 +447,8 @@ class _GraduationEstimates:
     def table(self, level: str, view: str) -> pd.DataFrame:
         out = pd.concat(self.tables[(level, view)], ignore_index=True)
         out = out.drop(columns=["known_nonempty"]).assign(epsilon=0.0)
+        for col in ("numerator", "denominator", "n_students"):  # whole students for display; rates use the unrounded
+            out[col] = np.rint(out[col]).astype(np.int64)
         if level == "state":
             out = out.drop(columns=["state"])
         keys = [c for c in ("district_id", "school_id", "cohort", "cohorts", "first_cohort", "last_cohort") if c in out]
@@ -1081,3 +1083,49 @@ def plan_release(total_epsilon: float, accounting: str = "zcdp", delta: float = 
             epsilons[n] = amounts[n] = round(math.sqrt(2 * rho_of[n]), 12)
     rhos["graduation_measurements"] = amounts["graduation_measurements"] = sum(levels.values())
     return ReleasePlan("zcdp", float(total_epsilon), delta, amounts, epsilons, rhos, levels, d)
+
+
+def design_tradeoff(
+    epsilons: Sequence[float], cells: Sequence[int] = (20, 50, 100), delta: float = RELEASE_DELTA
+) -> pd.DataFrame:
+    """Total privacy loss against previewed margins, for a zCDP release at each total (nothing is spent).
+
+    One row per total epsilon (at ``delta``): ``epsilon``, ``delta``, ``rho``,
+    ``graduation_rho``, then for each cell size n in ``cells`` the 95% margin (points) of a
+    direct district x cohort 4-year rate of n students at 87%, measured at the school and
+    district levels of a single-school district (delta method; consistency with the pooled
+    and state levels only narrows it), then ``largest_pure_epsilon`` (the epsilon of the
+    largest pure-epsilon table) and ``pure_rate_moe_n100`` (its margin, points, on a rate of
+    100 students at 50% from one row per student: discrete Laplace, delta method).
+    Model-based margins depend on the data (how much districts differ) and are not previewed.
+
+    >>> row = design_tradeoff([6.55]).iloc[0]
+    >>> round(float(row["rho"]), 3), bool(row["moe_n50"] > row["moe_n100"])
+    (0.462, True)
+    """
+    from analytics import noise
+    from analytics.estimation import design
+
+    rows = []
+    for eps in epsilons:
+        plan = plan_release(float(eps), "zcdp", delta)
+        var = 1.0 / sum(
+            1.0 / noise.discrete_gaussian_variance(noise.discrete_gaussian_scale(plan.levels[f"acgr_4yr/{lv}"]))
+            for lv in ("school", "district")
+        )
+        row: dict[str, float] = {
+            "epsilon": float(eps),
+            "delta": delta,
+            "rho": plan.total_rho,
+            "graduation_rho": plan.rhos["graduation_measurements"],
+        }
+        for n in cells:
+            row[f"moe_n{n}"] = 100 * float(design.expected_rate_moe(math.sqrt(var), n, 0.87))
+        name = max((n for n, e in plan.epsilons.items() if TABLES_BY_NAME[n].cost == "epsilon"),
+                   key=lambda n: plan.epsilons[n])  # fmt: skip
+        e = plan.epsilons[name]
+        row["largest_pure_epsilon"] = e
+        sd = math.sqrt(noise.discrete_laplace_variance(noise.discrete_laplace_scale(e)))
+        row["pure_rate_moe_n100"] = 100 * float(design.expected_rate_moe(sd, 100, 0.5))
+        rows.append(row)
+    return pd.DataFrame(rows)
