@@ -411,7 +411,11 @@ def _graduation_measurements(ctx: BuildContext, amount: float, seed: privacy.See
         parts.append(out.assign(measure=measure))
     out = pd.concat(parts, ignore_index=True)
     out["cohort"] = out["cohort"].astype("Int64")
-    return out
+    out["noisy_moe95"] = [
+        privacy.CountNoise(k, v).moe95 for k, v in zip(out["mechanism"], out["noise_scale"], strict=True)
+    ]
+    out["epsilon"] = amount if ctx.accounting == "epsilon" else 0.0
+    return out.assign(flag="rough", flag_reason="a raw noisy count: the graduation tables hold the estimates")
 
 
 class _GraduationEstimates:

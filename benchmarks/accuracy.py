@@ -30,6 +30,7 @@ kind (direct or model-based) in its cell-size band, measured in (b), is at least
 from __future__ import annotations
 
 import argparse
+import itertools
 import tempfile
 import time
 from pathlib import Path
@@ -101,7 +102,7 @@ def build(data_dir: Path, work: Path) -> tuple[object, float]:
 
 def band_of(n: np.ndarray) -> np.ndarray:
     edges = [*BANDS, np.inf]
-    labels = np.array([f"{lo}+" if hi == np.inf else f"{lo}-{int(hi) - 1}" for lo, hi in zip(edges, edges[1:])])
+    labels = np.array([f"{lo}+" if hi == np.inf else f"{lo}-{int(hi) - 1}" for lo, hi in itertools.pairwise(edges)])
     idx = np.searchsorted(np.asarray(BANDS), np.asarray(n), side="right") - 1
     return np.where(np.asarray(n) >= 1, labels[np.clip(idx, 0, len(labels) - 1)], "0")
 
@@ -196,7 +197,7 @@ def replicate(data_dir: Path, replications: int) -> pd.DataFrame:
                 "latest 3": (np.r_[np.zeros(k - 3), np.ones(3)][None], *_latest(direct, model, cohorts)),
             }
             for view, (weights, d, mo) in views.items():
-                n_true = (n_cell @ weights.T).ravel(order="C" if view != "cohort" else "C")
+                n_true = (n_cell @ weights.T).ravel()
                 if view == "cohort":  # direct frames are key-major; model frames cohort-major
                     mo = mo.set_index([level, "cohort"]).loc[list(zip(d[level], d["cohort"], strict=True))]
                     mo = mo.reset_index()
@@ -205,14 +206,22 @@ def replicate(data_dir: Path, replications: int) -> pd.DataFrame:
                 out.append(
                     pd.DataFrame(
                         {
-                            "replication": r, "level": level, "view": view, "n": n_true, "realised": realised,
-                            "underlying": underlying, "direct": d["value"].to_numpy(),
-                            "direct_moe": d["value_moe95"].to_numpy(), "direct_lower": d["value_lower"].to_numpy(),
-                            "direct_upper": d["value_upper"].to_numpy(), "model": mo["model_value"].to_numpy(),
-                            "model_moe": mo["model_moe95"].to_numpy(), "model_lower": mo["model_lower"].to_numpy(),
+                            "replication": r,
+                            "level": level,
+                            "view": view,
+                            "n": n_true,
+                            "realised": realised,
+                            "underlying": underlying,
+                            "direct": d["value"].to_numpy(),
+                            "direct_moe": d["value_moe95"].to_numpy(),
+                            "direct_lower": d["value_lower"].to_numpy(),
+                            "direct_upper": d["value_upper"].to_numpy(),
+                            "model": mo["model_value"].to_numpy(),
+                            "model_moe": mo["model_moe95"].to_numpy(),
+                            "model_lower": mo["model_lower"].to_numpy(),
                             "model_upper": mo["model_upper"].to_numpy(),
                         }
-                    )  # fmt: skip
+                    )
                 )
     return pd.concat(out, ignore_index=True)
 
@@ -366,4 +375,3 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
-

@@ -237,6 +237,32 @@ def model_inputs(counts: CohortCounts, level: str) -> ModelInputs:
     return ModelInputs(y, error, reference, area_known)
 
 
+#: Fewest areas with students a model is fitted on.
+MIN_AREAS = 10
+#: Why no model-based figures exist at all.
+TOO_FEW_REASON = f"no model-based figure: fewer than {MIN_AREAS} areas with students to fit the model on"
+
+
+def _identified(x_area: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Drop covariate columns (never the intercept) that are constant or collinear over the areas fitted."""
+    cols = [0]
+    for j in range(1, x_area.shape[1]):
+        trial = x_area[keep][:, [*cols, j]]
+        if np.ptp(x_area[keep][:, j]) > 0 and np.linalg.matrix_rank(trial) == len(cols) + 1:
+            cols.append(j)
+    return x_area[:, cols]
+
+
+def _no_model(keys: np.ndarray, counts: CohortCounts, level: str, window: int, reason: str) -> dict[str, pd.DataFrame]:
+    empty = {"model_value": np.nan, "model_moe95": np.nan, "model_lower": np.nan, "model_upper": np.nan,
+             "model_flag": "unreliable", "model_reason": reason}  # fmt: skip
+    by_cohort = pd.DataFrame({level: np.repeat(keys, len(counts.cohorts)),
+                              "cohort": np.tile(counts.cohorts, len(keys))}).assign(**empty)  # fmt: skip
+    labels = [label for label, _w in windows(counts.cohorts, window)]
+    win = pd.DataFrame({level: np.repeat(keys, len(labels)), "cohorts": np.tile(labels, len(keys))}).assign(**empty)
+    return {"cohort": by_cohort, "pooled": pd.DataFrame({level: keys}).assign(**empty), "window": win}
+
+
 def model_rates(
     counts: CohortCounts, level: str, covariates: pd.DataFrame, categorical: Sequence[str], window: int = 3
 ) -> dict[str, pd.DataFrame]:
@@ -260,22 +286,24 @@ def model_rates(
         levels = sorted(cov[col].astype(str).unique())
         dummies = [(cov[col].astype(str).to_numpy() == lv).astype(float)[:, None] for lv in levels[1:]]
         x_area = np.hstack([x_area, *dummies]) if dummies else x_area
+    keep = np.isfinite(inputs.y).any(axis=1)
+    x_area = _identified(x_area, keep)
     x = np.repeat(x_area[:, None, :], k, axis=1)
     state_p = (counts.cells("state")[0] / counts.cells("state")[1])[0]
     smooth = np.broadcast_to(state_p, (len(keys), k))
     fit = None
+    if np.isfinite(inputs.y[keep]).sum() < x_area.shape[1] + 2 or keep.sum() < MIN_AREAS:
+        return _no_model(keys, counts, level, window, TOO_FEW_REASON)
     for _pass in range(2):
         p_s = np.clip(smooth, 0.02, 0.98)
         sampling = p_s * (1 - p_s) / inputs.reference
         error = inputs.error_cov + sampling[:, :, None] * np.eye(k)[None]
-        keep = np.isfinite(inputs.y).any(axis=1)
         fit = two_fold.two_fold_fay_herriot(inputs.y[keep], error[keep], x[keep])
         pooled_w = inputs.reference[keep] / inputs.reference[keep].sum(axis=1, keepdims=True)
         pred = fit.predict(pooled_w)["estimate"]
         smooth = np.broadcast_to(state_p, (len(keys), k)).copy()
         smooth[keep] = pred[:, None]
     assert fit is not None
-    keep = np.isfinite(inputs.y).any(axis=1)
     _n, d, _vn, vd = counts.cells(level)
     cell_known = (d > Z95 * np.sqrt(vd)) & keep[:, None]
 

@@ -41,6 +41,10 @@ NO_ESTIMATE_REASON = (
 )
 
 
+#: Relative noise of the denominator under which the ratio N / D is used (see :func:`rate_estimates`).
+PRECISE_DENOMINATOR = 0.10
+
+
 def rate_estimates(
     numerator: np.ndarray,
     denominator: np.ndarray,
@@ -67,8 +71,10 @@ def rate_estimates(
     (:func:`decorrelated_size`), variance Var(L) / S^2, published when S > z sd(S). Which
     cells are published, and the divisor, then do not depend on the noise of the rate's
     numerator L: small cells lose the selection bias that dividing by, and publishing on, D
-    leaves (measured in the tests). What remains is (R - p)(n / S - 1), small when the
-    cell's rate R is near p.
+    leaves (measured in the tests). What remains is (R - p)(n / S - 1), about -lambda (R - p)^2,
+    small when the cell's rate R is near p; where the denominator's noise is under
+    :data:`PRECISE_DENOMINATOR` of it, the (bias-corrected) ratio is used instead, which has
+    neither problem there.
     Raises ValueError for arrays of unequal shapes, negative variances or a bad confidence.
 
     >>> out = rate_estimates(np.array([90.0, 2.0]), np.array([100.0, 3.0]), np.array([4.0, 4.0]),
@@ -100,8 +106,17 @@ def rate_estimates(
         size, var_size = decorrelated_size(n_hat, d_hat, v_n, v_d, c, p)
         published = size > z * np.sqrt(var_size)
         safe_s = np.where(published, size, 1.0)
-        rate = p + (n_hat - p * d_hat) / safe_s
-        var_rate = np.maximum(v_n - 2 * p * c + p**2 * v_d, 0.0) / safe_s**2
+        linear = p + (n_hat - p * d_hat) / safe_s
+        var_linear = np.maximum(v_n - 2 * p * c + p**2 * v_d, 0.0) / safe_s**2
+        # where the denominator is precise the ratio has no selection or ratio bias to speak of, while the
+        # linearised form keeps -lambda (R - p)^2 of it (S estimates n (1 + lambda (R - p))): use the ratio there
+        precise = published & (np.sqrt(v_d) <= PRECISE_DENOMINATOR * np.abs(d_hat))
+        safe_d = np.where(precise, d_hat, 1.0)
+        ratio = n_hat / safe_d
+        ratio = ratio - (ratio * v_d - c) / safe_d**2 if bias_correction else ratio
+        var_ratio = np.maximum(v_n - 2 * ratio * c + ratio**2 * v_d, 0.0) / safe_d**2
+        rate = np.where(precise, ratio, linear)
+        var_rate = np.where(precise, var_ratio, var_linear)
     moe = z * np.sqrt(var_rate)
     lower, upper = np.clip(rate - moe, 0, 1), np.clip(rate + moe, 0, 1)
     if clip:
