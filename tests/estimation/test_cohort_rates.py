@@ -72,7 +72,9 @@ def test_an_empty_cell_is_rarely_published_and_never_as_a_coin_toss() -> None:
         is_empty = (n == 0).ravel()
         empty += int(is_empty.sum())
         published += int(direct["value"].notna().to_numpy()[is_empty].sum())
-        model = model.set_index(["school_id", "cohort"]).loc[list(zip(direct["school_id"], direct["cohort"]))]
+        model = model.set_index(["school_id", "cohort"]).loc[
+            list(zip(direct["school_id"], direct["cohort"], strict=True))
+        ]
         assert (
             model["model_value"].notna().to_numpy()[is_empty].sum()
             <= direct["value"].notna().to_numpy()[is_empty].sum() + 0.05 * is_empty.sum()

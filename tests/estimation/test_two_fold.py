@@ -37,7 +37,7 @@ def test_subarea_and_pooled_intervals_cover_planted_truth_between_93_and_97_perc
 
 def test_exact_subareas_keep_their_direct_value_and_unmeasured_ones_borrow() -> None:
     rng = np.random.default_rng(22)
-    x, theta, cov, y = _world(rng)
+    x, _theta, cov, y = _world(rng)
     cov[:10] *= 1e-8  # ten nearly exact areas
     y[10:20, 0] = np.nan  # cohort 0 unmeasured in ten areas
     fit = two_fold_fay_herriot(y, cov, x)
