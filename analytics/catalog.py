@@ -434,6 +434,8 @@ class _GraduationEstimates:
         for measure in _ACGR:
             rows = m[m["measure"] == measure]
             cohorts = sorted(int(c) for c in rows["cohort"].dropna().unique())
+            if not cohorts:  # no cohort of this rate is observable yet in this extract: nothing to publish
+                continue
             counts = cohort_rates.consistent_counts(rows, leaves, cohorts)
             for level in ("state", "district_id", "school_id"):
                 direct = cohort_rates.direct_rates(counts, level)
@@ -443,13 +445,19 @@ class _GraduationEstimates:
                 elif level == "school_id":
                     model = cohort_rates.model_rates(counts, level, school_cov, ["locale", "school_level"])
                 for view, frame in direct.items():
-                    if model is not None:
+                    if model is not None and not frame.empty:
                         on = [level] + (["cohort"] if view == "cohort" else ["cohorts"] if view == "window" else [])
                         frame = frame.merge(model[view], on=on, how="left")
                     self.tables.setdefault((level, view), []).append(frame.assign(measure=measure))
 
     def table(self, level: str, view: str) -> pd.DataFrame:
-        out = pd.concat(self.tables[(level, view)], ignore_index=True)
+        frames = self.tables.get((level, view), [])
+        if not frames:
+            key = [] if level == "state" else [level]
+            view_keys = {"cohort": ["cohort"], "window": ["cohorts", "first_cohort", "last_cohort"]}.get(view, [])
+            columns = [*key, *view_keys, "measure", "value", "value_moe95", "numerator", "denominator", "n_students"]
+            return pd.DataFrame(columns=[*columns, "epsilon", "flag", "flag_reason"])
+        out = pd.concat(frames, ignore_index=True)
         out = out.drop(columns=["known_nonempty"]).assign(epsilon=0.0)
         for col in ("numerator", "denominator", "n_students"):  # whole students for display; rates use the unrounded
             out[col] = np.rint(out[col]).astype(np.int64)
@@ -461,7 +469,9 @@ class _GraduationEstimates:
 
 
 def _graduation_table(level: str, view: str) -> Builder:
-    def build(ctx: BuildContext, _amount: float, _seed: privacy.Seed) -> pd.DataFrame:
+    def build(ctx: BuildContext, amount: float, seed: privacy.Seed) -> pd.DataFrame:
+        if "graduation_measurements" not in ctx.published:  # used alone (a notebook, a test): measure first
+            ctx.published["graduation_measurements"] = _graduation_measurements(ctx, amount, seed)
         cached = getattr(ctx, "_graduation", None)
         if cached is None:
             cached = _GraduationEstimates(ctx)
@@ -998,7 +1008,7 @@ def default_design(total_rho: float, graduation_share: float = GRADUATION_RHO_SH
     Raises ValueError for a total that is not positive or a share outside (0, 1).
 
     >>> d = default_design(0.462)
-    >>> round(d.total_rho, 6), round(sum(r for g, r in zip(d.goals, d.rho) if g.name.startswith("graduation")), 4)
+    >>> round(d.total_rho, 6), round(sum(r for g, r in zip(d.goals, d.rho) if g.name.startswith("graduation_m")), 4)
     (0.462, 0.1848)
     """
     from analytics.estimation import design

@@ -108,8 +108,8 @@ def _code_version() -> str:
 def split_epsilon(total: float, tables: Sequence[str] | None = None) -> dict[str, float]:
     """Divide a release's total epsilon across its noisy tables by :data:`EPSILON_SHARES`.
 
-    >>> split_epsilon(DEFAULT_RELEASE_EPSILON)["graduation_by_district"]
-    0.4
+    >>> split_epsilon(DEFAULT_RELEASE_EPSILON)["graduation_measurements"]
+    1.1
     """
     names = list(tables) if tables is not None else [t.name for t in TABLES]
     weight = sum(EPSILON_SHARES[n] for n in names)

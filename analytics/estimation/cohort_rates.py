@@ -203,6 +203,9 @@ def direct_rates(counts: CohortCounts, level: str, window: int = 3) -> dict[str,
         frame = _direct_frame(*counts.combined(level, w), ref(w))
         parts.append(pd.concat([pd.DataFrame({level: keys, "cohorts": label, "first_cohort": first,
                                               "last_cohort": last}), frame], axis=1))  # fmt: skip
+    if not parts:  # fewer cohorts than a window holds
+        empty = pooled.iloc[:0].assign(cohorts="", first_cohort=0, last_cohort=0)
+        return {"cohort": by_cohort, "pooled": pooled, "window": empty}
     return {"cohort": by_cohort, "pooled": pooled, "window": pd.concat(parts, ignore_index=True)}
 
 
@@ -259,7 +262,8 @@ def _no_model(keys: np.ndarray, counts: CohortCounts, level: str, window: int, r
     by_cohort = pd.DataFrame({level: np.repeat(keys, len(counts.cohorts)),
                               "cohort": np.tile(counts.cohorts, len(keys))}).assign(**empty)  # fmt: skip
     labels = [label for label, _w in windows(counts.cohorts, window)]
-    win = pd.DataFrame({level: np.repeat(keys, len(labels)), "cohorts": np.tile(labels, len(keys))}).assign(**empty)
+    tiled = np.tile(np.asarray(labels, dtype=object), len(keys))
+    win = pd.DataFrame({level: np.repeat(keys, len(labels)), "cohorts": tiled}).assign(**empty)
     return {"cohort": by_cohort, "pooled": pd.DataFrame({level: keys}).assign(**empty), "window": win}
 
 
@@ -345,4 +349,5 @@ def model_rates(
         known = (counts.combined(level, w)[1] > Z95 * np.sqrt(counts.combined(level, w)[3])) & keep
         parts.append(pd.concat([pd.DataFrame({level: keys, "cohorts": label}),
                                 frame(rw / rw.sum(axis=1, keepdims=True), known)], axis=1))  # fmt: skip
-    return {"cohort": by_cohort, "pooled": pooled, "window": pd.concat(parts, ignore_index=True)}
+    window_frame = pd.concat(parts, ignore_index=True) if parts else pooled.iloc[:0].assign(cohorts="")
+    return {"cohort": by_cohort, "pooled": pooled, "window": window_frame}

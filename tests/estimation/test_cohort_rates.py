@@ -21,7 +21,7 @@ def _measurements(yes: np.ndarray, no: np.ndarray, leaves: pd.DataFrame, sigma: 
             (
                 ("school", pd.DataFrame(arr, index=leaves["school_id"]), "school_id"),
                 ("district", dist, "district_id"),
-            )  # fmt: skip
+            )
         ):
             noisy = mech.add(frame.to_numpy(), seed + 10 * c + i)
             long = pd.DataFrame(noisy, index=frame.index, columns=COHORTS).stack().rename("noisy").reset_index()
