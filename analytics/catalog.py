@@ -13,7 +13,8 @@ explains the split and shows the measured margins of error.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,10 +31,14 @@ class BuildContext:
     """What table builders share during one release build: the data, the public lists,
     exact intermediate frames computed once, and the tables published so far."""
 
-    def __init__(self, source: DataSource) -> None:
+    def __init__(self, source: DataSource, accounting: str = "epsilon", plan: dict[str, float] | None = None) -> None:
         self.source = source
         self.lists = publiclists.public_lists(source)
         self.published: dict[str, pd.DataFrame] = {}
+        #: The lineage's accounting ('epsilon' or 'zcdp'): measurement tables draw Gaussian noise under zCDP.
+        self.accounting = accounting
+        #: What each measured level gets, in the lineage's unit (see :func:`level_plan`).
+        self.plan: dict[str, float] = dict(plan or {})
 
     @functools.cached_property
     def extract(self) -> extract.ExtractConfig:
@@ -88,6 +93,10 @@ class TableSpec:
     build: Builder
     bounds: dict[str, Any] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()
+    #: 'epsilon': a pure epsilon-DP table (charged epsilon^2 / 2 on a zCDP lineage); 'levels': noisy
+    #: measurements whose levels follow the design (Gaussian under zCDP); 'none': post-processing of
+    #: published tables, which costs nothing and is not put to the ledger.
+    cost: str = "epsilon"
 
 
 # ---------------------------------------------------------------------------
@@ -245,7 +254,7 @@ def _ssn_optout(by: dict[str, Domain]) -> Builder:
 
 
 _SSN_YEARS = _fixed(publiclists.SSN_SCHOOL_YEARS)
-_GEOMETRIC = "geometric (diffprivlib Geometric), one disjoint histogram over the cells x categories"
+_GEOMETRIC = "two-sided geometric (OpenDP exact sampler), one disjoint histogram over the cells x categories"
 _ONE = "1 row per student"
 
 
@@ -333,6 +342,143 @@ def _growth_table(level: str) -> Builder:
 def _growth_model(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
     pairs = assessment.growth_pairs(ctx.tests)
     return assessment.dp_growth_model(pairs, epsilon, GROWTH_MODEL_PAIRS, seed, _scales(ctx))
+
+
+# ---------------------------------------------------------------------------
+# Graduation: one set of measurements, consistent direct and model-based figures
+# ---------------------------------------------------------------------------
+
+#: Levels at which each graduation rate is measured (each student once per level).
+GRADUATION_LEVELS: tuple[str, ...] = ("school", "district", "district_pooled", "state")
+#: Share of the graduation measurements' budget per (measure, level), in rho on a zCDP lineage and in
+#: epsilon on a pure-epsilon one. The 4-year rate is the headline; the district pooled level buys the
+#: small districts' pooled figures; the state level is cheap because its cells are large.
+GRADUATION_LEVEL_SHARES: dict[str, float] = {
+    "acgr_4yr/school": 0.26,
+    "acgr_4yr/district": 0.26,
+    "acgr_4yr/district_pooled": 0.21,
+    "acgr_4yr/state": 0.02,
+    "acgr_5yr/school": 0.07,
+    "acgr_5yr/district": 0.07,
+    "acgr_5yr/district_pooled": 0.09,
+    "acgr_5yr/state": 0.02,
+}
+_DERIVED = (
+    "post-processing of graduation_measurements: weighted least squares across levels, rates without "
+    "floor-then-divide, two-fold Fay-Herriot model-based figures (no privacy cost)"
+)
+
+
+def level_plan(table_amount: float, name: str = "graduation_measurements") -> dict[str, float]:
+    """Split a measurement table's amount (rho or epsilon) across its levels by :data:`GRADUATION_LEVEL_SHARES`.
+
+    >>> round(level_plan(1.0)["acgr_4yr/school"], 4)
+    0.26
+    """
+    if name != "graduation_measurements":
+        raise ValueError(f"no level plan for table {name!r}")
+    total = sum(GRADUATION_LEVEL_SHARES.values())
+    return {k: table_amount * v / total for k, v in GRADUATION_LEVEL_SHARES.items()}
+
+
+def _observable_cohorts(ctx: BuildContext, measure: str) -> list[int]:
+    last_school = ctx.extract.require_years()[0]
+    return [c for c in publiclists.COHORTS if c + cohort.WINDOW_YEARS[measure] <= last_school]
+
+
+def _graduation_measurements(ctx: BuildContext, amount: float, seed: privacy.Seed) -> pd.DataFrame:
+    rows = _grad_rows(ctx)
+    plan = ctx.plan or level_plan(amount)
+    hs = ctx.lists.schools.loc[ctx.lists.schools["school_id"].isin(ctx.high_schools)]
+    districts = sorted(hs["district_id"].unique())
+    parts = []
+    for m, (measure, (num, den)) in enumerate(_ACGR.items()):
+        cohorts = _observable_cohorts(ctx, measure)
+        data = rows[rows["category"].isin(den) & rows["cohort"].isin(cohorts)]
+        data = data.assign(outcome=np.where(data["category"].isin(num), "yes", "no"))
+        domains: dict[str, dict[str, list[Any]]] = {
+            "school": {"school_id": list(ctx.high_schools), "cohort": cohorts},
+            "district": {"district_id": districts, "cohort": cohorts},
+            "district_pooled": {"district_id": districts},
+            "state": {"cohort": cohorts},
+        }
+        levels: dict[str, tuple[queries.Domains, privacy.CountNoise]] = {}
+        for level in GRADUATION_LEVELS:
+            share = plan[f"{measure}/{level}"]
+            mech = privacy.CountNoise.gaussian(share) if ctx.accounting == "zcdp" else privacy.CountNoise.laplace(share)
+            levels[level] = (domains[level], mech)
+        out = queries.noisy_levels(data, levels, "outcome", ("yes", "no"), privacy.seed_for(seed, m))
+        parts.append(out.assign(measure=measure))
+    out = pd.concat(parts, ignore_index=True)
+    out["cohort"] = out["cohort"].astype("Int64")
+    out["noisy_moe95"] = [
+        privacy.CountNoise(k, v).moe95 for k, v in zip(out["mechanism"], out["noise_scale"], strict=True)
+    ]
+    out["epsilon"] = amount if ctx.accounting == "epsilon" else 0.0
+    return out.assign(flag="rough", flag_reason="a raw noisy count: the graduation tables hold the estimates")
+
+
+class _GraduationEstimates:
+    """Direct and model-based graduation tables, computed once per build from the published measurements."""
+
+    def __init__(self, ctx: BuildContext) -> None:
+        from analytics.estimation import cohort_rates
+
+        m = ctx.published["graduation_measurements"]
+        schools = ctx.lists.schools
+        hs = schools.loc[schools["school_id"].isin(ctx.high_schools)]
+        leaves = hs[["district_id", "school_id"]].assign(state="state")
+        districts = ctx.lists.districts
+        school_cov = hs.merge(districts[["district_id", "locale"]], on="district_id")
+        self.tables: dict[tuple[str, str], list[pd.DataFrame]] = {}
+        for measure in _ACGR:
+            rows = m[m["measure"] == measure]
+            cohorts = sorted(int(c) for c in rows["cohort"].dropna().unique())
+            if not cohorts:  # no cohort of this rate is observable yet in this extract: nothing to publish
+                continue
+            counts = cohort_rates.consistent_counts(rows, leaves, cohorts)
+            for level in ("state", "district_id", "school_id"):
+                direct = cohort_rates.direct_rates(counts, level)
+                model = None
+                if level == "district_id":
+                    model = cohort_rates.model_rates(counts, level, districts, ["locale"])
+                elif level == "school_id":
+                    model = cohort_rates.model_rates(counts, level, school_cov, ["locale", "school_level"])
+                for view, frame in direct.items():
+                    if model is not None and not frame.empty:
+                        on = [level] + (["cohort"] if view == "cohort" else ["cohorts"] if view == "window" else [])
+                        frame = frame.merge(model[view], on=on, how="left")
+                    self.tables.setdefault((level, view), []).append(frame.assign(measure=measure))
+
+    def table(self, level: str, view: str) -> pd.DataFrame:
+        frames = self.tables.get((level, view), [])
+        if not frames:
+            key = [] if level == "state" else [level]
+            view_keys = {"cohort": ["cohort"], "window": ["cohorts", "first_cohort", "last_cohort"]}.get(view, [])
+            columns = [*key, *view_keys, "measure", "value", "value_moe95", "numerator", "denominator", "n_students"]
+            return pd.DataFrame(columns=[*columns, "epsilon", "flag", "flag_reason"])
+        out = pd.concat(frames, ignore_index=True)
+        out = out.drop(columns=["known_nonempty"]).assign(epsilon=0.0)
+        for col in ("numerator", "denominator", "n_students"):  # whole students for display; rates use the unrounded
+            out[col] = np.rint(out[col]).astype(np.int64)
+        if level == "state":
+            out = out.drop(columns=["state"])
+        keys = [c for c in ("district_id", "school_id", "cohort", "cohorts", "first_cohort", "last_cohort") if c in out]
+        first = [*keys, "measure"]
+        return out[first + [c for c in out.columns if c not in first]]
+
+
+def _graduation_table(level: str, view: str) -> Builder:
+    def build(ctx: BuildContext, amount: float, seed: privacy.Seed) -> pd.DataFrame:
+        if "graduation_measurements" not in ctx.published:  # used alone (a notebook, a test): measure first
+            ctx.published["graduation_measurements"] = _graduation_measurements(ctx, amount, seed)
+        cached = getattr(ctx, "_graduation", None)
+        if cached is None:
+            cached = _GraduationEstimates(ctx)
+            ctx._graduation = cached  # type: ignore[attr-defined]
+        return cached.table(level, view)
+
+    return build
 
 
 # ---------------------------------------------------------------------------
@@ -429,36 +575,78 @@ TABLES: tuple[TableSpec, ...] = (
     ),
     # --- Graduation
     TableSpec(
+        "graduation_measurements",
+        "Graduation: the noisy measurements every graduation figure is computed from",
+        "Students of each adjusted cohort counted once per level (school x cohort, district x cohort, district "
+        "with all cohorts pooled, state x cohort) as graduates within 4 (5) years or not; raw noisy counts, "
+        "never clamped. Every graduation table is computed from these alone.",
+        "discrete Gaussian (OpenDP, exact) per level on a zCDP lineage, discrete Laplace on a pure-epsilon one",
+        _ONE + " per level and rate (L1 and L2 sensitivity 1 per level histogram)",
+        _graduation_measurements,
+        bounds={"levels": list(GRADUATION_LEVELS), "measures": list(_ACGR)},
+        cost="levels",
+    ),
+    TableSpec(
         "graduation_by_cohort",
         "Adjusted cohort graduation rate, statewide by cohort",
-        "4-year and extended 5-year ACGR (ESEA 8101(23), (25)).",
-        _GEOMETRIC,
+        "4-year and extended 5-year ACGR (ESEA 8101(23), (25)); consistent with every district and school figure.",
+        _DERIVED,
         _ONE,
-        rate_table(_grad_rows, {"cohort": _COHORTS}, cohort.ACGR_CATEGORIES, _ACGR),
+        _graduation_table("state", "cohort"),
+        depends_on=("graduation_measurements",),
+        cost="none",
     ),
     TableSpec(
         "graduation_by_district",
         "Adjusted cohort graduation rate by district and cohort",
-        "Attributed to the district of the school last attended within the 4-year window.",
-        _GEOMETRIC,
+        "Attributed to the district of the school last attended within the 4-year window. Direct figures (what "
+        "happened) and model-based figures (the underlying rate, borrowing from the district's other cohorts).",
+        _DERIVED,
         _ONE,
-        rate_table(_grad_rows, {"district_id": _districts, "cohort": _COHORTS}, cohort.ACGR_CATEGORIES, _ACGR),
+        _graduation_table("district_id", "cohort"),
+        depends_on=("graduation_measurements",),
+        cost="none",
+    ),
+    TableSpec(
+        "graduation_by_district_3yr",
+        "Adjusted cohort graduation rate by district, three cohorts pooled",
+        "Rolling windows of three consecutive cohorts (what report cards show for small districts); direct "
+        "and model-based.",
+        _DERIVED,
+        _ONE,
+        _graduation_table("district_id", "window"),
+        depends_on=("graduation_measurements",),
+        cost="none",
     ),
     TableSpec(
         "graduation_by_district_pooled",
-        "Adjusted cohort graduation rate by district, cohorts 2011-2021 pooled",
-        "All cohorts together: the district's figure with the smallest margin of error.",
-        _GEOMETRIC,
+        "Adjusted cohort graduation rate by district, all cohorts pooled",
+        "All observable cohorts together; direct and model-based.",
+        _DERIVED,
         _ONE,
-        rate_table(_grad_rows, {"district_id": _districts}, cohort.ACGR_CATEGORIES, _ACGR),
+        _graduation_table("district_id", "pooled"),
+        depends_on=("graduation_measurements",),
+        cost="none",
     ),
     TableSpec(
         "graduation_by_school",
         "Adjusted cohort graduation rate by high school and cohort",
-        "High and combined schools; the school last attended within the 4-year window.",
-        _GEOMETRIC,
+        "High and combined schools; the school last attended within the 4-year window. Direct and model-based.",
+        _DERIVED,
         _ONE,
-        rate_table(_grad_rows, {"school_id": _high_schools, "cohort": _COHORTS}, cohort.ACGR_CATEGORIES, _ACGR),
+        _graduation_table("school_id", "cohort"),
+        depends_on=("graduation_measurements",),
+        cost="none",
+    ),
+    TableSpec(
+        "graduation_by_school_3yr",
+        "Adjusted cohort graduation rate by high school, three cohorts pooled",
+        "Rolling windows of three consecutive cohorts; direct and model-based.",
+        _DERIVED,
+        _ONE,
+        _graduation_table("school_id", "window"),
+        depends_on=("graduation_measurements",),
+        cost="none",
     ),
     TableSpec(
         "graduation_by_subgroup",
@@ -764,10 +952,13 @@ EPSILON_SHARES: dict[str, float] = {
     "ssn_collection_by_district_year": 0.15,
     "ssn_collection_by_year": 0.1,
     "match_by_district_cohort": 0.3,
-    "graduation_by_cohort": 0.1,
-    "graduation_by_district": 0.4,
-    "graduation_by_district_pooled": 0.3,
-    "graduation_by_school": 0.3,
+    "graduation_measurements": 1.1,
+    "graduation_by_cohort": 0.0,
+    "graduation_by_district": 0.0,
+    "graduation_by_district_3yr": 0.0,
+    "graduation_by_district_pooled": 0.0,
+    "graduation_by_school": 0.0,
+    "graduation_by_school_3yr": 0.0,
     "graduation_by_subgroup": 0.2,
     "proficiency_by_year": 0.15,
     "proficiency_by_grade": 0.1,
@@ -791,3 +982,164 @@ EPSILON_SHARES: dict[str, float] = {
     "industry_by_years_out": 0.1,
 }
 assert set(EPSILON_SHARES) == set(TABLES_BY_NAME), "every table needs an epsilon share"
+
+
+# ---------------------------------------------------------------------------
+# The release's design: what each table gets of the total
+# ---------------------------------------------------------------------------
+
+#: delta at which a zCDP release's total is stated as (epsilon, delta) (the Census 2020 practice).
+RELEASE_DELTA = 1e-10
+#: Share of a zCDP release's rho that buys the graduation measurements (the headline figures);
+#: the rest goes to the pure-epsilon tables in proportion to :data:`EPSILON_SHARES`.
+GRADUATION_RHO_SHARE = 0.40
+#: Cell a graduation level's preview margin refers to: 50 students at a rate of 87%.
+PREVIEW_CELL = (50.0, 0.87)
+
+
+def default_design(total_rho: float, graduation_share: float = GRADUATION_RHO_SHARE) -> Any:
+    """The default zCDP design: a :class:`analytics.estimation.design.Design` over every paid-for measurement.
+
+    Goals are priority weights, so (design.split_total, Lagrange) rho_t is proportional to
+    sqrt(w_t): each graduation level gets ``graduation_share`` x its
+    :data:`GRADUATION_LEVEL_SHARES` share, and each pure-epsilon table (1 - ``graduation_share``) x its
+    share of :data:`EPSILON_SHARES`, then runs at epsilon_t = sqrt(2 rho_t) (Bun & Steinke 2016,
+    Prop. 1.4). Goal names are table names, and ``graduation_measurements:<measure>/<level>``.
+    Raises ValueError for a total that is not positive or a share outside (0, 1).
+
+    >>> d = default_design(0.462)
+    >>> round(d.total_rho, 6), round(sum(r for g, r in zip(d.goals, d.rho) if g.name.startswith("graduation_m")), 4)
+    (0.462, 0.1848)
+    """
+    from analytics.estimation import design
+
+    if not 0 < graduation_share < 1:
+        raise ValueError("the graduation share of the total must be strictly between 0 and 1")
+    levels = sum(GRADUATION_LEVEL_SHARES.values())
+    pure = {n: s for n, s in EPSILON_SHARES.items() if TABLES_BY_NAME[n].cost == "epsilon" and s > 0}
+    pure_total = sum(pure.values())
+    n_ref, p_ref = PREVIEW_CELL
+    goals = [
+        design.TableGoal(
+            f"graduation_measurements:{k}",
+            weight=(graduation_share * v / levels) ** 2,
+            reference_n=n_ref,
+            reference_rate=p_ref,
+            categories=2,
+        )
+        for k, v in GRADUATION_LEVEL_SHARES.items()
+    ]
+    goals += [design.TableGoal(n, weight=((1 - graduation_share) * s / pure_total) ** 2) for n, s in pure.items()]
+    return design.split_total(goals, total_rho)
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """What each table of a release gets, in the lineage's unit, and the design behind it.
+
+    ``amounts``: table -> what its builder receives (epsilon for pure tables; rho on a zCDP
+    lineage or epsilon on a pure one for measurement tables; 0 for post-processing).
+    ``epsilons``: table -> the pure epsilon it runs at (0 for Gaussian measurements and
+    post-processing; on an epsilon lineage, a measurement table's total epsilon).
+    ``rhos``: table -> its zCDP cost (zCDP lineages; else empty).
+    ``levels``: the measurement levels' amounts. ``design``: the zCDP design (None for epsilon).
+    """
+
+    accounting: str
+    total_epsilon: float
+    delta: float
+    amounts: dict[str, float]
+    epsilons: dict[str, float]
+    rhos: dict[str, float]
+    levels: dict[str, float]
+    design: Any = None
+
+    @property
+    def total_rho(self) -> float:
+        return float(sum(self.rhos.values()))
+
+
+def plan_release(total_epsilon: float, accounting: str = "zcdp", delta: float = RELEASE_DELTA) -> ReleasePlan:
+    """Split a release's total across its tables.
+
+    On a ``zcdp`` lineage the total is ``total_epsilon`` at ``delta``, worth
+    rho = accounting.epsilon_to_rho(total_epsilon, delta) (Canonne, Kamath & Steinke 2020),
+    split by :func:`default_design`. On an ``epsilon`` lineage the total is pure epsilon split
+    by :data:`EPSILON_SHARES`, and the graduation levels by :data:`GRADUATION_LEVEL_SHARES`.
+    Raises ValueError for a total that is not a positive finite number or an unknown accounting.
+
+    >>> plan = plan_release(6.55)
+    >>> round(plan.total_rho, 4), plan.amounts["graduation_by_district"]
+    (0.462, 0.0)
+    """
+    from analytics import accounting as acc
+
+    if not (isinstance(total_epsilon, (int, float)) and 0 < float(total_epsilon) < float("inf")):
+        raise ValueError("the release's total epsilon must be a finite number above 0.")
+    names = [t.name for t in TABLES]
+    if accounting == "epsilon":
+        weight = sum(EPSILON_SHARES.values())
+        eps = {n: round(total_epsilon * EPSILON_SHARES[n] / weight, 12) for n in names}
+        levels = level_plan(eps["graduation_measurements"])
+        pure = {n: (e if TABLES_BY_NAME[n].cost != "none" else 0.0) for n, e in eps.items()}
+        return ReleasePlan("epsilon", float(total_epsilon), 0.0, eps, pure, {}, levels)
+    if accounting != "zcdp":
+        raise ValueError(f"accounting must be 'epsilon' or 'zcdp', not {accounting!r}")
+    d = default_design(acc.epsilon_to_rho(float(total_epsilon), delta))
+    rho_of = dict(zip((g.name for g in d.goals), d.rho, strict=True))
+    levels = {k.split(":", 1)[1]: r for k, r in rho_of.items() if k.startswith("graduation_measurements:")}
+    rhos = {n: 0.0 for n in names}
+    amounts = {n: 0.0 for n in names}
+    epsilons = {n: 0.0 for n in names}
+    for n in names:
+        if n in rho_of:
+            rhos[n] = rho_of[n]
+            epsilons[n] = amounts[n] = round(math.sqrt(2 * rho_of[n]), 12)
+    rhos["graduation_measurements"] = amounts["graduation_measurements"] = sum(levels.values())
+    return ReleasePlan("zcdp", float(total_epsilon), delta, amounts, epsilons, rhos, levels, d)
+
+
+def design_tradeoff(
+    epsilons: Sequence[float], cells: Sequence[int] = (20, 50, 100), delta: float = RELEASE_DELTA
+) -> pd.DataFrame:
+    """Total privacy loss against previewed margins, for a zCDP release at each total (nothing is spent).
+
+    One row per total epsilon (at ``delta``): ``epsilon``, ``delta``, ``rho``,
+    ``graduation_rho``, then for each cell size n in ``cells`` the 95% margin (points) of a
+    direct district x cohort 4-year rate of n students at 87%, measured at the school and
+    district levels of a single-school district (delta method; consistency with the pooled
+    and state levels only narrows it), then ``largest_pure_epsilon`` (the epsilon of the
+    largest pure-epsilon table) and ``pure_rate_moe_n100`` (its margin, points, on a rate of
+    100 students at 50% from one row per student: discrete Laplace, delta method).
+    Model-based margins depend on the data (how much districts differ) and are not previewed.
+
+    >>> row = design_tradeoff([6.55]).iloc[0]
+    >>> round(float(row["rho"]), 3), bool(row["moe_n50"] > row["moe_n100"])
+    (0.462, True)
+    """
+    from analytics import noise
+    from analytics.estimation import design
+
+    rows = []
+    for eps in epsilons:
+        plan = plan_release(float(eps), "zcdp", delta)
+        var = 1.0 / sum(
+            1.0 / noise.discrete_gaussian_variance(noise.discrete_gaussian_scale(plan.levels[f"acgr_4yr/{lv}"]))
+            for lv in ("school", "district")
+        )
+        row: dict[str, float] = {
+            "epsilon": float(eps),
+            "delta": delta,
+            "rho": plan.total_rho,
+            "graduation_rho": plan.rhos["graduation_measurements"],
+        }
+        for n in cells:
+            row[f"moe_n{n}"] = 100 * float(design.expected_rate_moe(math.sqrt(var), n, 0.87))
+        name = max((n for n, e in plan.epsilons.items() if TABLES_BY_NAME[n].cost == "epsilon"),
+                   key=lambda n: plan.epsilons[n])  # fmt: skip
+        e = plan.epsilons[name]
+        row["largest_pure_epsilon"] = e
+        sd = math.sqrt(noise.discrete_laplace_variance(noise.discrete_laplace_scale(e)))
+        row["pure_rate_moe_n100"] = 100 * float(design.expected_rate_moe(sd, 100, 0.5))
+        rows.append(row)
+    return pd.DataFrame(rows)

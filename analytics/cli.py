@@ -321,6 +321,32 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _design(args: argparse.Namespace) -> int:
+    from analytics import catalog
+    from analytics.release import DEFAULT_RELEASE_EPSILON
+
+    totals = args.epsilon or [2.0, 4.0, DEFAULT_RELEASE_EPSILON, 10.0]
+    table = catalog.design_tradeoff(sorted(set(totals)), tuple(args.cells))
+    print(f"zCDP release design: total privacy loss against expected 95% margins (delta {catalog.RELEASE_DELTA:g}; "
+          "nothing is spent).")  # fmt: skip
+    head = ["epsilon", "rho", "graduation rho"] + [f"grad n={n} (pts)" for n in args.cells]
+    head += ["largest pure eps", "pure rate n=100 (pts)"]
+    print(" | ".join(head))
+    for _, r in table.iterrows():
+        cells = [f"{r['epsilon']:g}", f"{r['rho']:.4f}", f"{r['graduation_rho']:.4f}"]
+        cells += [f"{r[f'moe_n{n}']:.1f}" for n in args.cells]
+        cells += [f"{r['largest_pure_epsilon']:.3f}", f"{r['pure_rate_moe_n100']:.1f}"]
+        print(" | ".join(cells))
+    if args.show_tables:
+        plan = catalog.plan_release(float(args.show_tables), "zcdp")
+        assert plan.design is not None
+        print(f"\nDesign at epsilon {args.show_tables:g} (rho {plan.total_rho:.4f}):")
+        print(plan.design.preview().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print("Graduation margins are direct (school and district levels of a one-school district, rate 87%); "
+          "model-based figures are narrower where districts are alike. See docs/privacy.md.")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m analytics", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -352,6 +378,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _signin_args(p, "the steward building the release")
     p.set_defaults(handler=_release)
+
+    p = sub.add_parser("design", help="the release design: total privacy loss against margins, before spending")
+    p.add_argument("--epsilon", type=float, action="append", help="a total (epsilon at delta 1e-10); repeatable")
+    p.add_argument("--cells", type=int, nargs="+", default=[20, 50, 100], help="cell sizes to preview")
+    p.add_argument("--show-tables", type=float, default=None, metavar="EPSILON", help="every table's share at a total")
+    p.set_defaults(handler=_design)
 
     p = sub.add_parser("lineage", help="student populations: register, attach extracts, caps (stewards)")
     lin = p.add_subparsers(dest="lineage_command", required=True)

@@ -142,6 +142,71 @@ def geometric_noise_counts(counts: np.ndarray, epsilon: float, sensitivity: int 
     return noise.add_discrete_laplace(np.asarray(counts, dtype=np.int64), scale, rng=rng)
 
 
+@dataclass(frozen=True)
+class CountNoise:
+    """Integer noise added independently to every cell of a count vector, with its exact accuracy.
+
+    ``kind`` is ``'gaussian'`` (discrete Gaussian of scale sigma: rho-zCDP with
+    rho = D2^2 / (2 sigma^2) for L2 sensitivity D2; Canonne, Kamath & Steinke 2020) or
+    ``'laplace'`` (discrete Laplace of scale t: epsilon-DP with epsilon = D1 / t). Build one
+    with :meth:`gaussian` or :meth:`laplace`; both sample exactly through OpenDP
+    (:mod:`analytics.noise`), or reproducibly (and not privately) with a seed, for tests.
+
+    >>> CountNoise.gaussian(rho=0.125).scale, CountNoise.laplace(epsilon=0.5).scale
+    (2.0, 2.0)
+    """
+
+    kind: str
+    scale: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("gaussian", "laplace"):
+            raise ValueError(f"CountNoise: kind must be 'gaussian' or 'laplace', not {self.kind!r}")
+        if not (self.scale > 0 and math.isfinite(self.scale)):
+            raise ValueError("CountNoise: scale must be a positive finite number")
+
+    @classmethod
+    def gaussian(cls, rho: float, l2_sensitivity: float = 1.0) -> CountNoise:
+        return cls("gaussian", noise.discrete_gaussian_scale(rho, l2_sensitivity))
+
+    @classmethod
+    def laplace(cls, epsilon: float, l1_sensitivity: float = 1.0) -> CountNoise:
+        return cls("laplace", noise.discrete_laplace_scale(epsilon, l1_sensitivity))
+
+    @property
+    def variance(self) -> float:
+        """Exact variance of one cell's noise."""
+        if self.kind == "gaussian":
+            return noise.discrete_gaussian_variance(self.scale)
+        return noise.discrete_laplace_variance(self.scale)
+
+    @property
+    def moe95(self) -> float:
+        """Exact 95% margin of one cell's noise (counts)."""
+        if self.kind == "gaussian":
+            return noise.discrete_gaussian_moe(self.scale)
+        return noise.discrete_laplace_moe(self.scale)
+
+    def add(self, counts: np.ndarray, seed: Seed = None) -> np.ndarray:
+        """Noisy counts (int64, same shape); a seed (tests only) makes the draw reproducible and not private."""
+        rng = None if seed is None else noise.TestRng(int(seed))
+        arr = np.asarray(counts, dtype=np.int64)
+        if self.kind == "gaussian":
+            return noise.add_discrete_gaussian(arr, self.scale, rng=rng)
+        return noise.add_discrete_laplace(arr, self.scale, rng=rng)
+
+    def bank(self, draws: int, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+        """Seeded draws of this noise for bootstrapped margins (read-only; never touches data)."""
+        return _count_noise_bank(self.kind, self.scale, draws, seed)
+
+
+@functools.lru_cache(maxsize=64)
+def _count_noise_bank(kind: str, scale: float, draws: int, seed: int) -> np.ndarray:
+    bank = CountNoise(kind, scale).add(np.zeros(draws, dtype=np.int64), seed)
+    bank.flags.writeable = False
+    return bank
+
+
 def snapping_noise_sums(
     sums: np.ndarray, epsilon: float, sensitivity: float, lower: float, upper: float, seed: Seed = None
 ) -> np.ndarray:

@@ -119,6 +119,50 @@ def noisy_histogram(
     )
 
 
+def noisy_levels(
+    rows: pd.DataFrame,
+    levels: Mapping[str, tuple[Domains, privacy.CountNoise]],
+    category: str,
+    categories: Sequence[object],
+    seed: Seed = None,
+) -> pd.DataFrame:
+    """Count the same students at several levels: one disjoint histogram per level, each with its own noise.
+
+    ``levels`` maps a level name (e.g. ``'school'``, ``'district'``, ``'district_pooled'``,
+    ``'state'``) to its public group keys and its noise. Each student counts once (rows
+    beyond one per student are dropped by :func:`privacy.bound_contributions`), in one cell
+    and one category of every level, so each level is a histogram of L1 and L2 sensitivity 1:
+    a Gaussian level costs rho = 1 / (2 sigma^2), a Laplace level epsilon = 1 / t, and the
+    levels add up. These are the raw measurements that :mod:`analytics.estimation.cohort_rates`
+    makes consistent; nothing is clamped or rounded.
+
+    Result: one row per (level, cell, category): ``level``, the group columns of every level
+    (missing where a level has no such key), ``category``, ``noisy`` (int64, may be negative),
+    ``variance`` (exact noise variance), ``mechanism`` and ``noise_scale``.
+    Raises ValueError when a column is missing or a level has no group keys.
+    """
+    if not levels:
+        raise ValueError("noisy_levels needs at least one level")
+    frames = []
+    keys_all = list(dict.fromkeys(k for domains, _mech in levels.values() for k in domains))
+    _check(rows, dict.fromkeys(keys_all, ()), [category])
+    one = privacy.bound_contributions(rows[["student_key", *keys_all, category]], 1)
+    for i, (name, (domains, mech)) in enumerate(levels.items()):
+        if not domains:
+            raise ValueError(f"noisy_levels: level {name!r} needs at least one group key")
+        exact = privacy.exact_counts(one, {**domains, category: list(categories)})
+        noisy = mech.add(exact["n"].to_numpy(), privacy.seed_for(seed, i))
+        frames.append(
+            exact.drop(columns="n").assign(
+                level=name, noisy=noisy, variance=mech.variance, mechanism=mech.kind, noise_scale=mech.scale
+            )
+        )
+    out = pd.concat(frames, ignore_index=True)
+    return out[["level", *keys_all, category, "noisy", "variance", "mechanism", "noise_scale"]].rename(
+        columns={category: "category"}
+    )
+
+
 def read_rate(
     hist: NoisyHistogram,
     numerator: Sequence[object],

@@ -39,9 +39,9 @@ from typing import Any
 import pandas as pd
 
 import analytics
-from analytics import lineage, privacy
+from analytics import accounting, lineage, privacy
 from analytics.auth import User
-from analytics.catalog import EPSILON_SHARES, TABLES, BuildContext, TableSpec
+from analytics.catalog import EPSILON_SHARES, TABLES, TABLES_BY_NAME, BuildContext, ReleasePlan, TableSpec, plan_release
 from analytics.ledger import Ledger, LedgerError, LedgerTamperedError, query_key
 from analytics.validate import Dataset, load_dataset
 
@@ -108,23 +108,24 @@ def _code_version() -> str:
 def split_epsilon(total: float, tables: Sequence[str] | None = None) -> dict[str, float]:
     """Divide a release's total epsilon across its noisy tables by :data:`EPSILON_SHARES`.
 
-    >>> split_epsilon(DEFAULT_RELEASE_EPSILON)["graduation_by_district"]
-    0.4
+    >>> split_epsilon(DEFAULT_RELEASE_EPSILON)["graduation_measurements"]
+    1.1
     """
     names = list(tables) if tables is not None else [t.name for t in TABLES]
     weight = sum(EPSILON_SHARES[n] for n in names)
     return {n: round(total * EPSILON_SHARES[n] / weight, 12) for n in names}
 
 
-def table_queries(split: dict[str, float]) -> dict[str, dict[str, Any]]:
+def table_queries(split: dict[str, float], plan: ReleasePlan | None = None) -> dict[str, dict[str, Any]]:
     """The normalised question each table puts to the ledger.
 
     A table computed from another published table (growth from the growth
     model) names that table's question, which the ledger answers only one way.
+    With a zCDP ``plan``, a measurement table's question names its rho per level.
     """
     out: dict[str, dict[str, Any]] = {}
     for spec in TABLES:
-        out[spec.name] = {
+        q: dict[str, Any] = {
             "kind": "release_table",
             "table": spec.name,
             "definition_version": DEFINITION_VERSION,
@@ -134,6 +135,10 @@ def table_queries(split: dict[str, float]) -> dict[str, dict[str, Any]]:
             "bounds": spec.bounds,
             "depends_on": {d: query_key(out[d]) for d in spec.depends_on},
         }
+        if spec.cost == "levels" and plan is not None:
+            q["accounting"] = plan.accounting
+            q["levels"] = plan.levels
+        out[spec.name] = q
     return out
 
 
@@ -250,20 +255,28 @@ def build_release(
     ds = dataset or load_dataset(Path(data_dir))
     attached = lineage.resolve(ledger, ds.source, Path(data_dir))
     check_recorded(ledger, releases_dir, attached.lineage)
-    split = split_epsilon(epsilon)
-    queries_by_table = table_queries(split)
+    plan = plan_release(float(epsilon), ledger.status(attached.lineage).accounting)
+    split = plan.amounts
+    queries_by_table = table_queries(split, plan)
+    paid = [spec for spec in TABLES if spec.cost != "none"]
+
+    def charge_args(name: str) -> dict[str, float]:
+        """What the ledger is told a table costs: a Gaussian measurement carries its rho."""
+        if TABLES_BY_NAME[name].cost == "levels" and plan.accounting == "zcdp":
+            return {"epsilon": accounting.rho_to_epsilon(plan.rhos[name], plan.delta), "rho": plan.rhos[name]}
+        return {"epsilon": split[name]}
 
     # Refuse the whole release before spending anything if its new questions do not fit.
     answered = ledger.answered(attached.lineage, attached.extract_id, "public")
     new_cost = sum(
-        ledger.charge_of(attached.lineage, epsilon=split[n])
-        for n, q in queries_by_table.items()
-        if query_key(q) not in answered
+        ledger.charge_of(attached.lineage, **charge_args(s.name))
+        for s in paid
+        if query_key(queries_by_table[s.name]) not in answered
     )
     if new_cost > 0:
         ledger.check_affordable(attached.lineage, "public", new_cost)
 
-    ctx = BuildContext(ds.source)
+    ctx = BuildContext(ds.source, plan.accounting, plan.levels)
     entries: dict[str, dict[str, Any]] = {}
     spent = reused = 0.0
     for i, spec in enumerate(TABLES):
@@ -273,18 +286,22 @@ def build_release(
         def compute(spec: TableSpec = spec, eps: float = eps, i: int = i) -> bytes:
             return _to_parquet_bytes(spec.build(ctx, eps, privacy.seed_for(seed, i)))
 
+        if spec.cost == "none":  # post-processing of published tables: nothing to spend
+            ctx.published[spec.name] = pd.read_parquet(io.BytesIO(compute()))
+            entries[spec.name] = {"derived_from": list(spec.depends_on)}
+            continue
         result = ledger.spend_or_reuse(
             principal=user.name,
             lineage=attached.lineage,
             extract_id=attached.extract_id,
             scope="public",
             query=queries_by_table[spec.name],
-            epsilon=eps,
             compute=compute,
+            **charge_args(spec.name),
         )
         ctx.published[spec.name] = pd.read_parquet(io.BytesIO(result.answer))
         spent += result.charged
-        reused += 0.0 if not result.reused else eps
+        reused += 0.0 if not result.reused else ledger.charge_of(attached.lineage, **charge_args(spec.name))
         entries[spec.name] = {"ledger_entry_id": result.entry_id, "reused_stored_answer": result.reused}
     tables = dict(ctx.published)
     tables["districts"] = ctx.lists.districts
@@ -325,8 +342,10 @@ def build_release(
         "extract": {"number": attached.number, "label": attached.label},
         "unit_of_privacy": "student (all of a student's rows in every table)",
         "accounting": status.accounting,
-        "epsilon_total": float(sum(split.values())),
-        "delta_total": 0.0,
+        "epsilon_total": plan.total_epsilon,
+        "delta_total": plan.delta,
+        "release_privacy_loss": _release_loss(plan),
+        "design": _design_record(plan),
         "lineage_privacy_loss": {
             "unit": status.unit,
             "spent": status.spent,
@@ -346,7 +365,8 @@ def build_release(
             "title": spec.title,
             "description": spec.description,
             "noisy": True,
-            "epsilon": split[spec.name],
+            "epsilon": plan.epsilons[spec.name],
+            "rho": plan.rhos.get(spec.name, 0.0),
             "delta": 0.0,
             "mechanism": spec.mechanism,
             "contribution_bound": spec.contribution_bound,
@@ -366,6 +386,32 @@ def build_release(
     _write_atomically(releases_dir, release_id, payload, manifest)
     report("Done", 1.0)
     return BuildResult(final, release_id, spent, reused, False, sizes)
+
+
+def _release_loss(plan: ReleasePlan) -> dict[str, Any]:
+    """This release's own total, as rho and as (epsilon, delta) (zCDP), or as pure epsilon."""
+    if plan.accounting == "epsilon":
+        return {"unit": "epsilon", "epsilon": plan.total_epsilon, "delta": 0.0}
+    return {
+        "unit": "rho",
+        "rho": plan.total_rho,
+        "epsilon": accounting.rho_to_epsilon(plan.total_rho, plan.delta),
+        "delta": plan.delta,
+        "conversion": accounting.CONVERSION,
+    }
+
+
+def _design_record(plan: ReleasePlan) -> dict[str, Any]:
+    """The design saved with the release: each measurement's share, noise scale and previewed margin."""
+    record: dict[str, Any] = {"accounting": plan.accounting, "graduation_levels": plan.levels}
+    if plan.design is not None:
+        preview = plan.design.preview()
+        record["tables"] = [
+            {k: (None if isinstance(v, float) and v != v else v) for k, v in row.items()}
+            for row in preview.to_dict(orient="records")
+        ]
+        record["method"] = "analytics.estimation.design.split_total with priority weights (catalog.default_design)"
+    return record
 
 
 def build_sample_release(

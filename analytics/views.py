@@ -548,3 +548,78 @@ def likelihood_bound_words(epsilon: float) -> str:
     """
     ratio = math.exp(min(float(epsilon), 50.0))
     return f"{ratio:,.0f}" if ratio >= 10 else f"{ratio:.1f}"
+
+
+# ---------------------------------------------------------------------------
+# Direct and model-based figures (graduation tables)
+# ---------------------------------------------------------------------------
+
+#: What each kind of figure is, in words a page shows beside it.
+ESTIMATE_WORDS: dict[str, str] = {
+    "direct": "Direct: what happened, from this group's own noisy counts (margin: privacy noise).",
+    "model-based": (
+        "Model-based: the underlying rate, borrowing strength from the same district's other cohorts and from "
+        "districts of the same locale (margin: privacy noise, a small cohort's luck and the model's error)."
+    ),
+}
+#: Which graduation table holds each view of a level.
+GRADUATION_VIEWS: dict[tuple[str, str], str] = {
+    ("district_id", "3 cohorts pooled"): "graduation_by_district_3yr",
+    ("district_id", "single cohorts"): "graduation_by_district",
+    ("district_id", "all cohorts pooled"): "graduation_by_district_pooled",
+    ("school_id", "3 cohorts pooled"): "graduation_by_school_3yr",
+    ("school_id", "single cohorts"): "graduation_by_school",
+}
+
+
+def shown_estimates(table: pd.DataFrame) -> pd.DataFrame:
+    """Pick, row by row, the figure a page shows: the direct one when its margin is usable, else the model-based one.
+
+    Rows of a graduation table (``value``/``value_moe95``/``flag``/``flag_reason`` direct,
+    ``model_*`` model-based) come back with those four columns holding the chosen figure,
+    ``estimate`` ('direct' or 'model-based'), ``estimate_words`` (:data:`ESTIMATE_WORDS`)
+    and the direct ones kept as ``direct_value``/``direct_moe95``. A table without model
+    columns is returned with every row 'direct'. Never invents a figure: where neither
+    exists the row keeps NaN and the direct reason.
+
+    >>> t = pd.DataFrame({"value": [0.9, 0.8], "value_moe95": [0.03, 0.4], "flag": ["reliable", "unreliable"],
+    ...                   "flag_reason": ["", "wide"], "model_value": [0.88, 0.85], "model_moe95": [0.02, 0.07],
+    ...                   "model_flag": ["reliable", "reliable"], "model_reason": ["", ""]})
+    >>> shown_estimates(t)[["value", "estimate"]].values.tolist()
+    [[0.9, 'direct'], [0.85, 'model-based']]
+    """
+    out = table.assign(direct_value=table["value"], direct_moe95=table["value_moe95"])
+    if "model_value" not in table:
+        return out.assign(estimate="direct", estimate_words=ESTIMATE_WORDS["direct"])
+    direct_ok = table["value"].notna() & (table["value_moe95"] <= privacy.UNRELIABLE_RATE_MOE)
+    model_better = table["model_value"].notna() & (
+        table["value"].isna() | (table["model_moe95"] < table["value_moe95"])
+    )
+    use_model = ~direct_ok & model_better
+    kind = np.where(use_model, "model-based", "direct")
+    return out.assign(
+        value=np.where(use_model, table["model_value"], table["value"]),
+        value_moe95=np.where(use_model, table["model_moe95"], table["value_moe95"]),
+        flag=np.where(use_model, table["model_flag"], table["flag"]),
+        flag_reason=np.where(use_model, table["model_reason"], table["flag_reason"]),
+        estimate=kind,
+        estimate_words=[ESTIMATE_WORDS[k] for k in kind],
+    )
+
+
+def graduation(release: Release, level: str, view: str, measure: str = "acgr_4yr") -> pd.DataFrame:
+    """Graduation rows of ``level`` ('district_id' or 'school_id') in ``view`` (a key of :data:`GRADUATION_VIEWS`),
+    with the figure to show chosen by :func:`shown_estimates`; 3-cohort windows keep their ``cohorts`` label.
+
+    Raises KeyError for an unknown (level, view).
+    """
+    name = GRADUATION_VIEWS[(level, view)]
+    t = release.table(name)
+    return shown_estimates(t[t["measure"] == measure].reset_index(drop=True))
+
+
+def latest_window(rows: pd.DataFrame) -> str:
+    """The label of the newest 3-cohort window in rows of a ``*_3yr`` table ('' when none)."""
+    if "last_cohort" not in rows or rows.empty:
+        return ""
+    return str(rows.loc[rows["last_cohort"].idxmax(), "cohorts"])

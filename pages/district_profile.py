@@ -35,9 +35,40 @@ st.caption(
     f"{where} · compared with {len(peer_ids)} peer districts of the same locale and a similar size, and with the state."
 )
 
+grad_view = st.radio(
+    "Graduation figures", ["3 cohorts pooled", "single cohorts"], horizontal=True, key="grad_view",
+    help="Three cohorts pooled is what report cards show for small districts; single cohorts are noisier.",
+)  # fmt: skip
+grad = views.graduation(release, "district_id", grad_view)
+mine_grad = grad[grad["district_id"] == district]
+if grad_view == "3 cohorts pooled":
+    window = views.latest_window(mine_grad)
+    shown = mine_grad[mine_grad["cohorts"] == window]
+    st.markdown(f"**4-year graduation rate, cohorts {window} pooled**")
+else:
+    cohort = url_select("Cohort", sorted(mine_grad["cohort"].unique()), "cohort", format_func=views.cohort_label)
+    shown = mine_grad[mine_grad["cohort"] == cohort]
+    st.markdown(f"**4-year graduation rate, cohort {views.cohort_label(cohort)}**")
+if len(shown):
+    r = shown.iloc[0]
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "Figure": ["Direct (what happened)", "Model-based (underlying rate)"],
+                "Rate": [pct(r["direct_value"]), pct(r["model_value"])],
+                "Margin of error": [pct_moe(r["direct_moe95"]), pct_moe(r["model_moe95"])],
+                "Why not usable": [r["flag_reason"] if r["estimate"] == "direct" else "", r["model_reason"]],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(f"Shown in the summary below: the {r['estimate']} figure. {r['estimate_words']}")
+    st.caption(views.ESTIMATE_WORDS["direct"] + " " + views.ESTIMATE_WORDS["model-based"])
+
 ROWS = [
-    ("graduation_by_district_pooled", "acgr_4yr", "graduation_by_cohort", "Graduation, 4-year (cohorts pooled)"),
-    ("graduation_by_district_pooled", "acgr_5yr", "graduation_by_cohort", "Graduation, 5-year (cohorts pooled)"),
+    ("graduation_by_district_3yr", "acgr_4yr", "graduation_by_cohort", "Graduation, 4-year (latest 3 cohorts)"),
+    ("graduation_by_district_3yr", "acgr_5yr", "graduation_by_cohort", "Graduation, 5-year (latest 3 cohorts)"),
     ("proficiency_by_district", "proficiency_rate", "proficiency_by_grade", "Proficient, math (all years)"),
     ("college_by_district", "enrolled_by_oct31", "college_by_cohort", "In college by Oct 31"),
     ("workforce_by_district", "employment_rate", "workforce_by_cohort", "Employed 1 year out (of matched)"),
@@ -48,6 +79,8 @@ ROWS = [
 def _cell(table: str, measure: str, ids: list[str]) -> pd.DataFrame:
     t = release.table(table)
     t = t[(t["measure"] == measure) & t["district_id"].isin(ids)]
+    if "cohorts" in t:  # graduation: the latest window, direct or model-based figure as views chooses
+        t = views.shown_estimates(t[t["cohorts"] == views.latest_window(t)])
     if "subject" in t:
         t = t[t["subject"] == "math"]
     if "years_out" in t:
@@ -67,6 +100,7 @@ for table, measure, _state_table, title in ROWS:
             "This district": pct(value),
             "Margin of error": pct_moe(mine["value_moe95"].iloc[0]) if len(mine) else "—",
             "Reliability": FLAG_WORDS.get(mine["flag"].iloc[0], "") if len(mine) else "",
+            "Figure": (mine["estimate"].iloc[0] if "estimate" in mine and len(mine) else "direct"),
             "Peer median (reliable peers)": pct(peer_ok["value"].median()) if len(peer_ok) else "—",
             "Why": mine["flag_reason"].iloc[0] if len(mine) else "",
         }
@@ -89,20 +123,23 @@ safe_id = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(district))
 download_csv(pd.DataFrame(numbers).round(4), f"district_{safe_id}.csv", key="dl_profile")
 
 st.subheader("Graduation trend against the state")
-local = release.table("graduation_by_district")
-local = local[(local["district_id"] == district) & (local["measure"] == "acgr_4yr")].assign(series=names[district])
+local = views.graduation(release, "district_id", "single cohorts")
+local = local[local["district_id"] == district].assign(series=names[district])
 state = release.table("graduation_by_cohort")
-state = state[state["measure"] == "acgr_4yr"].assign(series="State")
+state = state[state["measure"] == "acgr_4yr"].assign(series="State", estimate="direct")
 both = pd.concat([local, state], ignore_index=True)
 st.plotly_chart(
     trend(both, "cohort", "series", "4-year graduation rate (%)", True, "Cohort (year entering grade 9)"),
     width="stretch",
 )
-st.caption("A single district's cohort is small, so its yearly figures are noisy: compare the bands, not the dots.")
+st.caption(
+    "A single district's cohort is small: where its direct figure is too noisy the trend shows the model-based "
+    "figure (the district's underlying rate), so compare the bands, not the dots. The table says which is which."
+)
 with st.expander("Table view and download"):
     long_table(
         both.assign(cohort_label=both["cohort"].map(views.cohort_label)),
-        {"series": "Where", "cohort_label": "Cohort", "denominator": "Students (noisy)"},
+        {"series": "Where", "cohort_label": "Cohort", "estimate": "Figure", "denominator": "Students (noisy)"},
         True,
         f"graduation_trend_{safe_id}.csv",
         "dl_trend",

@@ -28,7 +28,8 @@ st.markdown(
 )
 
 MEASURES = {
-    "Graduation rate, 4-year (by cohort)": ("graduation_by_school", "acgr_4yr", True),
+    "Graduation rate, 4-year (3 cohorts pooled)": ("graduation_by_school_3yr", "acgr_4yr", True),
+    "Graduation rate, 4-year (single cohorts)": ("graduation_by_school", "acgr_4yr", True),
     "Proficiency rate (all years)": ("proficiency_by_school", "proficiency_rate", True),
     "Median growth percentile": ("growth_by_school", "median_growth_percentile", False),
     "Value-added, shrunk (scale points)": ("growth_by_school", "value_added_points_eb", False),
@@ -38,13 +39,17 @@ with c1:
     choice = url_select("Measure", list(MEASURES), "measure")
 table_name, measure, rate = MEASURES[choice]
 t = release.table(table_name)
-t = t[t["measure"] == measure].merge(names[["school_id", "label", "county", "district_id"]], on="school_id")
+t = views.shown_estimates(t[t["measure"] == measure])
+t = t.merge(names[["school_id", "label", "county", "district_id"]], on="school_id")
 with c2:
     counties = ["All counties", *sorted(districts["county"].astype(str).unique())]
     county = url_select("County", counties, "county")
 if county != "All counties":
     t = t[t["county"] == county]
 with c3:
+    if "cohorts" in t:
+        t = t[t["cohorts"] == views.latest_window(t)]
+        st.caption(f"Cohorts {views.latest_window(t)}")
     if "cohort" in t:
         cohort = url_select(
             "Cohort", sorted(t["cohort"].unique()), "cohort", default=2018, format_func=views.cohort_label
@@ -62,11 +67,16 @@ st.caption(
     f"{len(t)} schools · dashed line: median of the reliable schools shown"
     + (" (value-added is relative to the state, 0)" if measure == "value_added_points_eb" else "")
 )
+if "model_value" in t:
+    n_model = int((t["estimate"] == "model-based").sum())
+    st.caption(
+        f"{len(t) - n_model} direct and {n_model} model-based figures. " + " ".join(views.ESTIMATE_WORDS.values())
+    )
 st.plotly_chart(caterpillar(t, "label", unit, rate, reference=state, reference_label="Median"), width="stretch")
 with st.expander("Table view and download"):
     long_table(
         t.sort_values("value", ascending=False),
-        {"label": "School", "n_students": "Students (noisy)"},
+        {"label": "School", "estimate": "Figure", "n_students": "Students (noisy)"},
         rate,
         f"schools_{measure}.csv",
         "dl_schools",

@@ -49,7 +49,8 @@ unit = "ε" if status.unit == "epsilon" else "ρ"
 st.caption(
     f"Data: extract {attached.number} ({attached.label}) of the student population **{attached.lineage}** "
     f"({status.description}). Your allocation: {unit} = {allocation:g}; remaining {unit} = {remaining:g}; one "
-    f"query may cost at most {unit} = {status.max_query:g}."
+    f"query may ask for at most ε = {status.max_query_epsilon:.3g}"
+    + (f" ({unit} = {status.max_query:g})." if unit != "ε" else ".")
 )
 viewed = current_release().manifest.get("lineage")
 if viewed != attached.lineage:
@@ -136,8 +137,8 @@ if "years_out" in pop.dimensions:
 epsilon = st.number_input(
     "Privacy cost ε",
     min_value=0.01,
-    max_value=float(max(status.max_query, 0.01)),
-    value=float(min(0.25, status.max_query)),
+    max_value=float(max(status.max_query_epsilon, 0.01)),
+    value=float(min(0.25, status.max_query_epsilon)),
     step=0.05,
     key="epsilon",
 )

@@ -32,13 +32,17 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-__all__ = ["NO_ESTIMATE_REASON", "bias_by_size_band", "linearised_rates", "rate_estimates"]
+__all__ = ["NO_ESTIMATE_REASON", "bias_by_size_band", "decorrelated_size", "linearised_rates", "rate_estimates"]
 
 #: Why a rate is withheld, in words.
 NO_ESTIMATE_REASON = (
     "no estimate: the number of students in this cell cannot be told apart from zero "
     "(its 95% margin of error is as large as the count itself)"
 )
+
+
+#: Relative noise of the denominator under which the ratio N / D is used (see :func:`rate_estimates`).
+PRECISE_DENOMINATOR = 0.10
 
 
 def rate_estimates(
@@ -50,6 +54,7 @@ def rate_estimates(
     confidence: float = 0.95,
     bias_correction: bool = True,
     clip: bool = False,
+    reference_rate: np.ndarray | float | None = None,
 ) -> pd.DataFrame:
     """Rate, 95% margin and interval for every cell, or "no estimate" with its reason.
 
@@ -59,6 +64,17 @@ def rate_estimates(
     ``rate``, ``moe``, ``lower``, ``upper`` (NaN where withheld), ``published`` (bool) and
     ``reason`` ("" where published). Rates are shares; ``lower``/``upper`` lie in [0, 1], and
     ``rate`` too when ``clip``.
+
+    ``reference_rate`` (a rate p close to the cell's, e.g. the statewide one) switches to the
+    linearised estimate p + (N - p D) / S with the size statistic S = D + lambda (N - p D),
+    lambda chosen so that S's noise is uncorrelated with the linearised noise L = N - p D
+    (:func:`decorrelated_size`), variance Var(L) / S^2, published when S > z sd(S). Which
+    cells are published, and the divisor, then do not depend on the noise of the rate's
+    numerator L: small cells lose the selection bias that dividing by, and publishing on, D
+    leaves (measured in the tests). What remains is (R - p)(n / S - 1), about -lambda (R - p)^2,
+    small when the cell's rate R is near p; where the denominator's noise is under
+    :data:`PRECISE_DENOMINATOR` of it, the (bias-corrected) ratio is used instead, which has
+    neither problem there.
     Raises ValueError for arrays of unequal shapes, negative variances or a bad confidence.
 
     >>> out = rate_estimates(np.array([90.0, 2.0]), np.array([100.0, 3.0]), np.array([4.0, 4.0]),
@@ -79,11 +95,28 @@ def rate_estimates(
     if not 0 < confidence < 1:
         raise ValueError("rate_estimates: confidence must be strictly between 0 and 1")
     z = float(norm.ppf(0.5 + confidence / 2))
-    published = d_hat > z * np.sqrt(v_d)
-    safe_d = np.where(published, d_hat, 1.0)
-    ratio = n_hat / safe_d
-    rate = ratio - (ratio * v_d - c) / safe_d**2 if bias_correction else ratio
-    var_rate = np.maximum(v_n - 2 * rate * c + rate**2 * v_d, 0.0) / safe_d**2
+    if reference_rate is None:
+        published = d_hat > z * np.sqrt(v_d)
+        safe_d = np.where(published, d_hat, 1.0)
+        ratio = n_hat / safe_d
+        rate = ratio - (ratio * v_d - c) / safe_d**2 if bias_correction else ratio
+        var_rate = np.maximum(v_n - 2 * rate * c + rate**2 * v_d, 0.0) / safe_d**2
+    else:
+        p = np.broadcast_to(np.asarray(reference_rate, dtype=float), n_hat.shape)
+        size, var_size = decorrelated_size(n_hat, d_hat, v_n, v_d, c, p)
+        published = size > z * np.sqrt(var_size)
+        safe_s = np.where(published, size, 1.0)
+        linear = p + (n_hat - p * d_hat) / safe_s
+        var_linear = np.maximum(v_n - 2 * p * c + p**2 * v_d, 0.0) / safe_s**2
+        # where the denominator is precise the ratio has no selection or ratio bias to speak of, while the
+        # linearised form keeps -lambda (R - p)^2 of it (S estimates n (1 + lambda (R - p))): use the ratio there
+        precise = published & (np.sqrt(v_d) <= PRECISE_DENOMINATOR * np.abs(d_hat))
+        safe_d = np.where(precise, d_hat, 1.0)
+        ratio = n_hat / safe_d
+        ratio = ratio - (ratio * v_d - c) / safe_d**2 if bias_correction else ratio
+        var_ratio = np.maximum(v_n - 2 * ratio * c + ratio**2 * v_d, 0.0) / safe_d**2
+        rate = np.where(precise, ratio, linear)
+        var_rate = np.where(precise, var_ratio, var_linear)
     moe = z * np.sqrt(var_rate)
     lower, upper = np.clip(rate - moe, 0, 1), np.clip(rate + moe, 0, 1)
     if clip:
@@ -99,6 +132,36 @@ def rate_estimates(
             "reason": np.where(published, "", NO_ESTIMATE_REASON),
         }
     )
+
+
+def decorrelated_size(
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+    var_numerator: np.ndarray,
+    var_denominator: np.ndarray,
+    cov: np.ndarray,
+    reference_rate: np.ndarray | float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A size statistic whose noise is uncorrelated with the rate's: S = D + lambda (N - p D), and Var(S).
+
+    With L = N - p D (the rate's noise, to first order, times D), Cov(D, L) = c - p v_D and
+    Var(L) = v_N - 2 p c + p^2 v_D, so lambda = -(c - p v_D) / Var(L) makes Cov(S, L) = 0; for
+    Gaussian noise S and L are then independent. E[S] = n (1 + lambda (R - p)), close to the
+    cell's size n when its rate R is near p. Shapes (n,); returns (S, Var(S)).
+
+    >>> s, v = decorrelated_size(np.array([87.0]), np.array([100.0]), np.array([1.0]), np.array([2.0]),
+    ...                          np.array([1.0]), 0.87)
+    >>> round(float(s[0]), 6), round(float(v[0]), 4)
+    (100.0, 1.2923)
+    """
+    n_hat, d_hat = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    v_n, v_d, c = (np.asarray(a, dtype=float) for a in (var_numerator, var_denominator, cov))
+    p = np.asarray(reference_rate, dtype=float)
+    var_l = np.maximum(v_n - 2 * p * c + p**2 * v_d, 1e-300)
+    cov_dl = c - p * v_d
+    lam = -cov_dl / var_l
+    size = d_hat + lam * (n_hat - p * d_hat)
+    return size, np.maximum(v_d + 2 * lam * cov_dl + lam**2 * var_l, 0.0)
 
 
 def linearised_rates(

@@ -268,18 +268,30 @@ class LineageStatus:
         return "rho" if self.accounting == "zcdp" else "epsilon"
 
     @property
+    def max_query_epsilon(self) -> float:
+        """The largest pure-epsilon researcher query the per-query maximum allows.
+
+        Under zCDP a pure epsilon query costs epsilon**2 / 2, so this is sqrt(2 * max_query).
+        """
+        return self.max_query if self.accounting == "epsilon" else math.sqrt(2.0 * self.max_query)
+
+    @property
     def remaining(self) -> float:
         return max(0.0, self.cap - self.spent)
 
     def epsilon_at(self, delta: float = 1e-10) -> tuple[float, float]:
         """The total loss so far as ``(epsilon, delta)``.
 
-        For ``epsilon`` accounting this is ``(spent, delta_spent)``; for ``zcdp``,
-        Bun & Steinke (2016) Prop. 1.3 at the given ``delta``.
+        For ``epsilon`` accounting this is ``(spent, delta_spent)``; for ``zcdp``, the
+        conversion of Canonne, Kamath & Steinke (2020, Prop. 12 / Cor. 13) at the given
+        ``delta`` (:func:`analytics.accounting.rho_to_epsilon`; never above Bun & Steinke's
+        Prop. 1.3, :func:`epsilon_from_rho`).
         """
         if self.accounting == "epsilon":
             return self.spent, self.delta_spent
-        return epsilon_from_rho(self.spent, delta), delta
+        from analytics.accounting import rho_to_epsilon
+
+        return rho_to_epsilon(self.spent, delta), delta
 
 
 # -------------------------------------------------------------------------- helpers

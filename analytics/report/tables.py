@@ -409,7 +409,13 @@ def record_counts_table(release: Release) -> ReportTable:
     )
     grad = release.table("graduation_by_cohort")
     grad = grad[grad["measure"] == "acgr_5yr"].sort_values("cohort", kind="stable")
-    grad_moe = _count_moe95(release, "graduation_by_cohort", len(cohort_metrics.ACGR5[0]))
+    if "numerator_moe95" in grad.columns:
+        grad_moe: float | pd.Series = _as_float(grad["numerator_moe95"])
+    elif "value_moe95" in grad.columns and "derived_from" in release.manifest["tables"].get("graduation_by_cohort", {}):
+        # Post-processed (consistent) counts: the rate's margin times its precise denominator.
+        grad_moe = (_as_float(grad["value_moe95"]) * _as_float(grad["denominator"])).round(1)
+    else:
+        grad_moe = _count_moe95(release, "graduation_by_cohort", len(cohort_metrics.ACGR5[0]))
     parts.append(
         pd.DataFrame(
             {

@@ -1,0 +1,377 @@
+"""Accuracy per unit of privacy of the default release, against the generator's planted truth.
+
+    python -m benchmarks.accuracy [--students N] [--replications R]
+
+Prints figures (not a timed test). Without ``--students`` it runs the bundled sample (20,000
+students, ``data/sample``) and a generated dataset of 200,000 students (seed 2010); with
+``--students 20000`` only the sample, with any other N a generated dataset of N students.
+
+Two measurements per dataset, both at the default design (``catalog.plan_release(6.55)`` on a
+zCDP lineage: rho 0.462, epsilon 6.55 at delta 1e-10):
+
+(a) **The release itself.** A steward registers the dataset as a zCDP lineage in a temporary
+    ledger and builds the release (the real path: metrics, OpenDP noise, ledger). Its direct
+    graduation figures are checked against the realised 4-year graduation rate of each cell in
+    the generator's ``truth/students.parquet``: coverage, bias by cell-size band, usable
+    figures, median margins, beside what n<10 suppression would show.
+(b) **Replications against the planted underlying rate.** Model-based figures estimate a
+    cell's underlying rate, which the truth files do not hold per cell. So the benchmark plants
+    it: each high school's underlying 4-year rate is logistic(c + its planted graduation
+    effect), c matching the realised statewide rate, on the dataset's own school x cohort cell
+    sizes; every replication draws the students' outcomes and the noise at the release's
+    levels and rho (seeded ``TestRng``: reproducible, not private) and runs the release's own
+    estimation (:mod:`analytics.estimation.cohort_rates`). Direct figures are checked against
+    the realised rates, model-based ones against the planted underlying rates.
+
+A figure is **usable** when its stated 95% margin is at most 10 points and the coverage of its
+kind (direct or model-based) in its cell-size band, measured in (b), is at least 93%.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analytics import catalog, lineage, privacy
+from analytics.config import SAMPLE_DATA_DIR
+from analytics.estimation import cohort_rates
+from analytics.release import build_release, load_release
+from analytics.validate import load_dataset
+
+TOTAL_EPSILON = 6.55
+BANDS = (1, 5, 10, 15, 30, 60)
+USABLE = cohort_rates.USABLE_MOE
+COVERAGE_FLOOR = 0.93
+SAMPLE_STUDENTS = 20_000
+
+
+# ---------------------------------------------------------------------------
+# Truth
+# ---------------------------------------------------------------------------
+
+
+def realised_cells(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Realised 4-year adjusted cohort counts by school x cohort from the planted truth; and the schools."""
+    truth = pd.read_parquet(data_dir / "truth" / "students.parquet")
+    schools = pd.read_parquet(data_dir / "schools.parquet")
+    t = truth[truth["cohort"].notna() & ~truth["removed_from_cohort"].fillna(False).astype(bool)]
+    cells = (
+        t.groupby(["acgr_school_id", "cohort"])
+        .agg(n=("graduated_4yr", "size"), grads=("graduated_4yr", "sum"))
+        .reset_index()
+        .rename(columns={"acgr_school_id": "school_id"})
+    )
+    cells["cohort"] = cells["cohort"].astype(int)
+    return cells.merge(schools[["school_id", "district_id"]], on="school_id"), schools
+
+
+def truth_at(cells: pd.DataFrame, level: str, cohorts: list[int] | None) -> pd.DataFrame:
+    """Realised n and rate per (level key[, cohort]) over ``cohorts`` (None: per cohort)."""
+    if cohorts is None:
+        out = cells.groupby([level, "cohort"])[["n", "grads"]].sum().reset_index()
+    else:
+        out = cells[cells["cohort"].isin(cohorts)].groupby(level)[["n", "grads"]].sum().reset_index()
+    return out.assign(realised=(out["grads"] / out["n"].where(out["n"] > 0)).astype(float))
+
+
+# ---------------------------------------------------------------------------
+# (a) the release
+# ---------------------------------------------------------------------------
+
+
+def build(data_dir: Path, work: Path) -> tuple[object, float]:
+    """Register ``data_dir`` as a zCDP lineage in a temporary ledger and build its default release."""
+    from tests.accounting import STEWARD, new_ledger
+
+    ledger = new_ledger(work / "accounting", seeded=False)
+    lineage.register(
+        ledger, STEWARD, "benchmark", cap=1.0, description="benchmark", public_allocation=1.0, accounting="zcdp"
+    )
+    ds = load_dataset(data_dir)
+    lineage.attach(ledger, STEWARD, "benchmark", ds.source, label="benchmark extract")
+    started = time.perf_counter()
+    build_release(data_dir, work / "releases", user=STEWARD, epsilon=TOTAL_EPSILON, ledger=ledger, dataset=ds)
+    return load_release(work / "releases"), time.perf_counter() - started
+
+
+def band_of(n: np.ndarray) -> np.ndarray:
+    edges = [*BANDS, np.inf]
+    labels = np.array([f"{lo}+" if hi == np.inf else f"{lo}-{int(hi) - 1}" for lo, hi in itertools.pairwise(edges)])
+    idx = np.searchsorted(np.asarray(BANDS), np.asarray(n), side="right") - 1
+    return np.where(np.asarray(n) >= 1, labels[np.clip(idx, 0, len(labels) - 1)], "0")
+
+
+# ---------------------------------------------------------------------------
+# (b) replications against the planted underlying rate
+# ---------------------------------------------------------------------------
+
+
+def planted(cells: pd.DataFrame, data_dir: Path, high_schools: pd.DataFrame, cohorts: list[int]) -> tuple:
+    """(sizes (schools, k), planted p (schools,)) with the school's planted graduation effect on the logit."""
+    effect = pd.read_parquet(data_dir / "truth" / "schools.parquet").set_index("school_id")["graduation_effect"]
+    sizes = (
+        cells.pivot_table(index="school_id", columns="cohort", values="n", aggfunc="sum", fill_value=0)
+        .reindex(index=high_schools["school_id"], columns=cohorts, fill_value=0)
+        .to_numpy(dtype=np.int64)
+    )
+    e = effect.reindex(high_schools["school_id"]).fillna(0.0).to_numpy()
+    target = cells["grads"].sum() / cells["n"].sum()
+    lo, hi = -10.0, 10.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        p = 1 / (1 + np.exp(-(mid + e)))
+        lo, hi = (mid, hi) if (sizes.sum(1) * p).sum() / max(sizes.sum(), 1) < target else (lo, mid)
+    return sizes, 1 / (1 + np.exp(-(lo + e)))
+
+
+def simulated_measurements(
+    yes: np.ndarray, no: np.ndarray, hs: pd.DataFrame, cohorts: list[int], plan: dict[str, float], seed: int
+) -> pd.DataFrame:
+    """The 4-year rate's measurements at the release's levels and rho, in the format of queries.noisy_levels."""
+    frames = []
+    districts = sorted(hs["district_id"].unique())
+    for c, (category, arr) in enumerate((("yes", yes), ("no", no))):
+        by_district = pd.DataFrame(arr).groupby(hs["district_id"].to_numpy()).sum().reindex(districts)
+        exact = {
+            "school": (pd.DataFrame(arr, index=hs["school_id"].to_numpy(), columns=cohorts), "school_id"),
+            "district": (pd.DataFrame(by_district.to_numpy(), index=districts, columns=cohorts), "district_id"),
+        }
+        for i, (level, (frame, key)) in enumerate(exact.items()):
+            mech = privacy.CountNoise.gaussian(plan[f"acgr_4yr/{level}"])
+            noisy = mech.add(frame.to_numpy(), seed + 10 * c + i)
+            long = pd.DataFrame(noisy, index=frame.index, columns=cohorts).stack().rename("noisy").reset_index()
+            long.columns = [key, "cohort", "noisy"]
+            frames.append(long.assign(level=level, category=category, variance=mech.variance))
+        mech = privacy.CountNoise.gaussian(plan["acgr_4yr/district_pooled"])
+        pooled = mech.add(by_district.to_numpy().sum(axis=1), seed + 10 * c + 3)
+        frames.append(
+            pd.DataFrame({"district_id": districts, "noisy": pooled}).assign(
+                level="district_pooled", category=category, variance=mech.variance
+            )
+        )
+        mech = privacy.CountNoise.gaussian(plan["acgr_4yr/state"])
+        frames.append(
+            pd.DataFrame({"cohort": cohorts, "noisy": mech.add(arr.sum(axis=0), seed + 10 * c + 4)}).assign(
+                level="state", category=category, variance=mech.variance
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def replicate(data_dir: Path, replications: int) -> pd.DataFrame:
+    """One row per (replication, level, view, cell): n, realised, planted, direct and model-based figures."""
+    cells, schools = realised_cells(data_dir)
+    districts = pd.read_parquet(data_dir / "districts.parquet")
+    hs = schools[schools["school_level"].isin(["High", "Combined"])].sort_values("school_id").reset_index(drop=True)
+    cohorts = sorted(int(c) for c in cells["cohort"].unique())
+    sizes, p = planted(cells, data_dir, hs, cohorts)
+    plan = catalog.plan_release(TOTAL_EPSILON).levels
+    leaves = hs[["district_id", "school_id"]].assign(state="state")
+    school_cov = hs.merge(districts[["district_id", "locale"]], on="district_id")
+    k = len(cohorts)
+    out = []
+    for r in range(replications):
+        rng = np.random.default_rng(9000 + r)
+        yes = rng.binomial(sizes, p[:, None])
+        m = simulated_measurements(yes, sizes - yes, hs, cohorts, plan, 100_000 * (r + 1))
+        counts = cohort_rates.consistent_counts(m, leaves, cohorts)
+        for level, cov, cats in (
+            ("district_id", districts, ["locale"]),
+            ("school_id", school_cov, ["locale", "school_level"]),
+        ):
+            group = hs[level].to_numpy()
+            n_cell = pd.DataFrame(sizes).groupby(group).sum().reindex(counts.keys(level)).to_numpy()
+            y_cell = pd.DataFrame(yes).groupby(group).sum().reindex(counts.keys(level)).to_numpy()
+            p_cell = pd.DataFrame(sizes * p[:, None]).groupby(group).sum().reindex(counts.keys(level)).to_numpy()
+            direct = cohort_rates.direct_rates(counts, level)
+            model = cohort_rates.model_rates(counts, level, cov, cats)
+            views = {
+                "cohort": (np.eye(k), direct["cohort"], model["cohort"]),
+                "pooled": (np.ones((1, k)), direct["pooled"], model["pooled"]),
+                "latest 3": (np.r_[np.zeros(k - 3), np.ones(3)][None], *_latest(direct, model, cohorts)),
+            }
+            for view, (weights, d, mo) in views.items():
+                n_true = (n_cell @ weights.T).ravel()
+                if view == "cohort":  # direct frames are key-major; model frames cohort-major
+                    mo = mo.set_index([level, "cohort"]).loc[list(zip(d[level], d["cohort"], strict=True))]
+                    mo = mo.reset_index()
+                realised = (y_cell @ weights.T).ravel() / np.where(n_true > 0, n_true, np.nan)
+                underlying = (p_cell @ weights.T).ravel() / np.where(n_true > 0, n_true, np.nan)
+                out.append(
+                    pd.DataFrame(
+                        {
+                            "replication": r,
+                            "level": level,
+                            "view": view,
+                            "n": n_true,
+                            "realised": realised,
+                            "underlying": underlying,
+                            "direct": d["value"].to_numpy(),
+                            "direct_moe": d["value_moe95"].to_numpy(),
+                            "direct_lower": d["value_lower"].to_numpy(),
+                            "direct_upper": d["value_upper"].to_numpy(),
+                            "model": mo["model_value"].to_numpy(),
+                            "model_moe": mo["model_moe95"].to_numpy(),
+                            "model_lower": mo["model_lower"].to_numpy(),
+                            "model_upper": mo["model_upper"].to_numpy(),
+                        }
+                    )
+                )
+    return pd.concat(out, ignore_index=True)
+
+
+def _latest(direct: dict, model: dict, cohorts: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    label = f"{cohorts[-3]}-{cohorts[-1]}"
+    d = direct["window"][direct["window"]["cohorts"] == label].reset_index(drop=True)
+    m = model["window"][model["window"]["cohorts"] == label].reset_index(drop=True)
+    return d, m
+
+
+def coverage_by_band(sim: pd.DataFrame) -> pd.DataFrame:
+    """Coverage, bias (points) and published share per (level, view, kind, band), over replications."""
+    rows = []
+    for (level, view), g in sim.groupby(["level", "view"], sort=False):
+        band = band_of(g["n"].to_numpy())
+        for kind, truth in (("direct", "realised"), ("model", "underlying")):
+            t = g[truth].to_numpy()
+            est = g[kind].to_numpy()
+            pub = np.isfinite(est) & np.isfinite(t)
+            hit = (g[f"{kind}_lower"].to_numpy() <= t) & (t <= g[f"{kind}_upper"].to_numpy())
+            for b in [*dict.fromkeys(band_of(np.array(BANDS)))]:
+                sel = pub & (band == b)
+                cells = int((band == b).sum())
+                rows.append(
+                    {
+                        "level": level, "view": view, "kind": kind, "band": b, "cells": cells,
+                        "published": sel.sum() / max(cells, 1),
+                        "coverage": hit[sel].mean() if sel.any() else np.nan,
+                        "bias_points": 100 * (est[sel] - t[sel]).mean() if sel.any() else np.nan,
+                        "median_moe_points": 100 * np.median(g[f"{kind}_moe"].to_numpy()[sel]) if sel.any() else np.nan,
+                    }
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+
+
+def usable_counts(release: object, cells: pd.DataFrame, cover: pd.DataFrame) -> pd.DataFrame:
+    """Usable figures per headline view in the release, beside what n<10 suppression would show."""
+    rows = []
+    cohorts = sorted(int(c) for c in cells["cohort"].unique())
+    latest = f"{cohorts[-3]}-{cohorts[-1]}"
+    specs = (
+        ("district_id", "cohort", "graduation_by_district", None),
+        ("district_id", "pooled", "graduation_by_district_pooled", None),
+        ("district_id", "latest 3", "graduation_by_district_3yr", latest),
+        ("school_id", "cohort", "graduation_by_school", None),
+        ("school_id", "latest 3", "graduation_by_school_3yr", latest),
+    )
+    for level, view, table, window in specs:
+        t = release.table(table)  # type: ignore[attr-defined]
+        t = t[t["measure"] == "acgr_4yr"]
+        if window is not None:
+            t = t[t["cohorts"] == window]
+        truth = truth_at(cells, level, None if view == "cohort" else (cohorts if view == "pooled" else cohorts[-3:]))
+        on = [level, "cohort"] if view == "cohort" else [level]
+        if view == "cohort":
+            t = t.astype({"cohort": int})
+        merged = t.merge(truth, on=on, how="left").fillna({"n": 0})
+        band = band_of(merged["n"].to_numpy())
+        out = {"level": level.replace("_id", ""), "view": view, "cells": len(merged),
+               "shown by n<10 suppression": int((merged["n"] >= 10).sum())}  # fmt: skip
+        for kind, col in (("direct", "value"), ("model", "model_value")):
+            moe_col = "value_moe95" if kind == "direct" else "model_moe95"
+            ok = cover[(cover["level"] == level) & (cover["view"] == view) & (cover["kind"] == kind)]
+            passing = set(ok.loc[ok["coverage"] >= COVERAGE_FLOOR, "band"])
+            usable = merged[col].notna() & (merged[moe_col] <= USABLE) & pd.Series(band).isin(passing).to_numpy()
+            out[f"usable {kind}"] = int(usable.sum())
+            out[f"median margin {kind} (pts)"] = round(100 * float(np.nanmedian(merged[moe_col])), 1)
+            if kind == "direct":
+                real = merged["realised"].to_numpy(dtype=float)
+                pub = merged[col].notna() & np.isfinite(real)
+                hit = (merged["value_lower"] <= real) & (real <= merged["value_upper"])
+                out["direct coverage vs truth"] = round(float(hit[pub].mean()), 3)
+                out["empty cells with a figure"] = int(((merged["n"] == 0) & merged[col].notna()).sum())
+            else:
+                out["empty cells with a model figure"] = int(((merged["n"] == 0) & merged[col].notna()).sum())
+        rows.append(out)
+    return pd.DataFrame(rows)
+
+
+def markdown(frame: pd.DataFrame, index: bool = False) -> str:
+    """A pipe table (pandas' to_markdown needs the optional tabulate package)."""
+    f = frame.reset_index() if index else frame
+    cells = [[("" if isinstance(v, float) and np.isnan(v) else str(v)) for v in row] for row in f.to_numpy()]
+    lines = ["| " + " | ".join(map(str, f.columns)) + " |", "|" + "---|" * len(f.columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+
+
+def run(data_dir: Path, label: str, replications: int) -> None:
+    print(f"\n## {label}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        release, seconds = build(data_dir, Path(tmp))
+        loss = release.manifest["release_privacy_loss"]  # type: ignore[attr-defined]
+        print(
+            f"Release built in {seconds:.0f} s: rho {loss['rho']:.4f} = epsilon {loss['epsilon']:.3f} at delta "
+            f"{loss['delta']:g} ({loss['conversion']})."
+        )
+        cells, _schools = realised_cells(data_dir)
+        started = time.perf_counter()
+        sim = replicate(data_dir, replications)
+        cover = coverage_by_band(sim)
+        print(f"{replications} replications against planted truth in {time.perf_counter() - started:.0f} s.\n")
+        print("Usable 4-year graduation figures in the release (margin <= 10 points, band coverage >= 93%):\n")
+        print(markdown(usable_counts(release, cells, cover)))
+    print("\nCoverage, bias and median margin by cell-size band (replications; direct vs realised rate, "
+          "model-based vs planted underlying rate):\n")  # fmt: skip
+    table = cover.assign(
+        published=lambda t: t["published"].round(2),
+        coverage=lambda t: t["coverage"].round(3),
+        bias_points=lambda t: t["bias_points"].round(2),
+        median_moe_points=lambda t: t["median_moe_points"].round(1),
+    )
+    print(markdown(table))
+    overall = sim.groupby(["level", "view"], sort=False).apply(_overall, include_groups=False)
+    print("\nOverall coverage (replications):\n")
+    print(markdown(overall.round(3), index=True))
+
+
+def _overall(g: pd.DataFrame) -> pd.Series:
+    out = {}
+    for kind, truth in (("direct", "realised"), ("model", "underlying")):
+        t = g[truth].to_numpy()
+        pub = np.isfinite(g[kind].to_numpy()) & np.isfinite(t)
+        hit = (g[f"{kind}_lower"].to_numpy() <= t) & (t <= g[f"{kind}_upper"].to_numpy())
+        out[f"{kind} coverage"] = hit[pub].mean()
+        out[f"{kind} bias (pts)"] = 100 * (g[kind].to_numpy()[pub] - t[pub]).mean()
+    return pd.Series(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--students", type=int, default=None, help="one dataset of N students (20000: the sample)")
+    parser.add_argument("--replications", type=int, default=20)
+    args = parser.parse_args()
+    sizes = [SAMPLE_STUDENTS, 200_000] if args.students is None else [args.students]
+    for n in sizes:
+        if n == SAMPLE_STUDENTS:
+            run(SAMPLE_DATA_DIR, "Bundled sample (20,000 students)", args.replications)
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            from analytics.synth import generate
+
+            generate(Path(tmp), n_students=n, seed=2010)
+            run(Path(tmp), f"Generated dataset, {n:,} students (seed 2010)", args.replications)
+
+
+if __name__ == "__main__":
+    main()
