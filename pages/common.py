@@ -686,25 +686,3 @@ def county_map(folder: str, release_id: str) -> dict[str, Any]:
         )
     fig.update_layout(height=520, margin={"l": 0, "r": 0, "t": 0, "b": 0})
     return fig.to_dict()
-
-
-def _leave_v1_pages_mode() -> None:
-    """Make the app's own navigation (app.py) win on a fresh server reached through a deep link.
-
-    Streamlit treats an app with a ``pages/`` folder as an old-style multipage app
-    until some session runs ``st.navigation``: after a restart, a first visit to
-    ``/families`` (a path equal to a file name here) would run that file alone and
-    list every file in ``pages/`` (``common``, ``signin``) in the sidebar, for every
-    visitor, until someone opened ``/``. The first page to import this module turns
-    that mode off and reruns, so app.py's navigation takes over.
-    """
-    try:
-        from streamlit.runtime.pages_manager import PagesManager
-    except ImportError:  # a Streamlit without the old mode
-        return
-    if getattr(PagesManager, "uses_pages_directory", None):
-        PagesManager.uses_pages_directory = False
-        st.rerun()
-
-
-_leave_v1_pages_mode()

@@ -95,12 +95,17 @@ class Run:
     submit: str = ""
 
 
+_PAGE_HASH: dict[str, str] = {}
+
+
 async def _run(ws: object, widgets: list[object] | None = None) -> Run:
     from streamlit.proto.BackMsg_pb2 import BackMsg
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
     msg = BackMsg()
     msg.rerun_script.page_name = "builder"
+    if "builder" in _PAGE_HASH:  # once the app's navigation is known, name the page by its hash, as browsers do
+        msg.rerun_script.page_script_hash = _PAGE_HASH["builder"]
     msg.rerun_script.query_string = ""
     for w in widgets or []:
         msg.rerun_script.widget_states.widgets.append(w)
@@ -123,8 +128,12 @@ async def _run(ws: object, widgets: list[object] | None = None) -> Run:
                 out.inputs[el.text_input.label] = el.text_input.id
             elif which == "button" and el.button.is_form_submitter:
                 out.submit = el.button.id
-        elif kind == "script_finished":
-            return out
+        elif kind == "navigation":
+            for page in fwd.navigation.app_pages:
+                if page.url_pathname == "builder":
+                    _PAGE_HASH["builder"] = page.page_script_hash
+        elif kind == "script_finished" and (out.headings or out.texts or out.inputs):
+            return out  # a run that drew nothing ended in st.rerun(); the run after it draws the page
 
 
 async def _connect(url: str, cookie: str | None, xsrf: str, session_id: str | None) -> object:
@@ -147,6 +156,7 @@ async def _scenario(url: str) -> dict[str, Run]:
     a = await _connect(url, cookie, cookie, None)
     first = await _run(a)
     name, password, submit = WidgetState(), WidgetState(), WidgetState()
+    assert "User name" in first.inputs, (first.headings, first.texts)
     name.id, name.string_value = first.inputs["User name"], "ann"
     password.id, password.string_value = first.inputs["Password"], PASSWORD
     submit.id, submit.trigger_value = first.submit, True
