@@ -11,11 +11,6 @@ import math
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +20,7 @@ import pandas as pd
 import pytest
 
 from analytics import config
+from tests.live_app import running_app
 
 pytestmark = pytest.mark.browser
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -65,54 +61,14 @@ _TRACES_JS = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def app_url(sample_home: Path) -> Iterator[str]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("Chromium is not installed; .ci/run installs Debian's chromium package")
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    port = _free_port()
-    env = {**os.environ, "ANALYTICS_HOME": str(sample_home)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(config.REPO_ROOT / "app.py"),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("streamlit did not become healthy within 60 s")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with running_app(sample_home) as address:
+        yield f"http://{address}"
 
 
 @pytest.fixture(scope="module")

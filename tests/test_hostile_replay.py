@@ -9,11 +9,6 @@ A itself reconnecting with its cookie still is.
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,58 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from analytics import auth, config
+from analytics import auth
+from tests.live_app import running_app
 
 pytestmark = pytest.mark.slow
 websockets = pytest.importorskip("websockets")
 PASSWORD = "correct horse battery"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(sample_home: Path) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "ANALYTICS_HOME": str(sample_home)}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            str(config.REPO_ROOT / "app.py"),
-            "--server.headless",
-            "true",
-            "--server.port",
-            str(port),
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                with urllib.request.urlopen(f"http://{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the server did not start")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with running_app(sample_home) as address:
+        yield address
 
 
 def _xsrf_cookie(url: str) -> str:
