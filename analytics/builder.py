@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
@@ -59,7 +60,7 @@ class Population:
 
     name: str
     description: str
-    rows: Callable[[BuildContext], pd.DataFrame]
+    rows: Callable[[BuildContext], ir.Table]
     dimensions: Mapping[str, Domain]
     outcomes: Mapping[str, str]
     values: Mapping[str, tuple[float, float, str]]
@@ -67,36 +68,36 @@ class Population:
     repeats_along: str | None = None
 
 
-def _cohort_rows(ctx: BuildContext) -> pd.DataFrame:
-    c = ctx.cohort
-    return c.rename(columns={"acgr_district_id": "district_id"}).assign(
+def _cohort_rows(ctx: BuildContext) -> ir.Table:
+    c = ctx.cohort.rename(district_id="acgr_district_id")
+    return c.mutate(
         graduated_4yr=c["acgr_category"] == "grad4", graduated_5yr=c["acgr_category"].isin(["grad4", "grad5"])
     )
 
 
-def _graduate_rows(ctx: BuildContext) -> pd.DataFrame:
-    g = ctx.college.rename(columns={"acgr_district_id": "district_id"})
-    return g.assign(
-        enrolled_by_oct31=g["category"].str.startswith("fall"), enrolled_within_16_months=g["category"] != "none"
+def _graduate_rows(ctx: BuildContext) -> ir.Table:
+    g = ctx.college.rename(district_id="acgr_district_id")
+    return g.mutate(
+        enrolled_by_oct31=g["category"].startswith("fall"), enrolled_within_16_months=g["category"] != "none"
     )
 
 
-def _work_rows(ctx: BuildContext) -> pd.DataFrame:
-    w = ctx.workforce.rename(columns={"acgr_district_id": "district_id"})
-    return w.assign(
+def _work_rows(ctx: BuildContext) -> ir.Table:
+    w = ctx.workforce.rename(district_id="acgr_district_id")
+    return w.mutate(
         employed=w["category"].isin(["qualifying_part", "qualifying_full"]),
         any_wages=w["category"].isin(["some_wages", "qualifying_part", "qualifying_full"]),
     )
 
 
-def _matched_rows(ctx: BuildContext) -> pd.DataFrame:
+def _matched_rows(ctx: BuildContext) -> ir.Table:
     w = _work_rows(ctx)
-    return w[w["matched"]]
+    return w.filter(w["matched"])
 
 
-def _employed_rows(ctx: BuildContext) -> pd.DataFrame:
+def _employed_rows(ctx: BuildContext) -> ir.Table:
     w = _work_rows(ctx)
-    return w[w["employed"]]
+    return w.filter(w["employed"])
 
 
 POPULATIONS: dict[str, Population] = {
@@ -353,8 +354,8 @@ def compute(req: TableRequest, ctx: BuildContext, seed: privacy.Seed = None) -> 
     """The noisy table for a checked request (spends nothing by itself: call :func:`run`)."""
     pop = POPULATIONS[req.population]
     data = pop.rows(ctx)
-    for d, allowed in req.filters.items():
-        data = data[data[d].isin(list(allowed)) | data[d].astype(str).isin([str(a) for a in allowed])]
+    for d, allowed in req.filters.items():  # values respelled from the public lists by TableRequest.canonical
+        data = data.filter(data[d].isin(list(allowed)))
     domains = _domains(req, ctx)
     k = rows_per_student(req)
     if req.measure == "count":

@@ -18,21 +18,36 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
 from analytics import extract, privacy, publiclists, queries, schema
+from analytics.engine import Engine, EngineConfig
 from analytics.io import DataSource
 from analytics.metrics import assessment, cohort, coverage, postsecondary, subgroups, workforce
 from analytics.privacy import Bins
 
 
 class BuildContext:
-    """What table builders share during one release build: the data, the public lists,
-    exact intermediate frames computed once, and the tables published so far."""
+    """What table builders share during one release build: the data, the engine that does the exact
+    work, the public lists, per-student relations materialised once in the engine, and the tables
+    published so far.
 
-    def __init__(self, source: DataSource, accounting: str = "epsilon", plan: dict[str, float] | None = None) -> None:
+    ``engine`` is an :class:`analytics.engine.Engine`, an engine name or config, or None for the
+    one ``ANALYTICS_ENGINE`` names (DuckDB by default).
+    """
+
+    def __init__(
+        self,
+        source: DataSource,
+        accounting: str = "epsilon",
+        plan: dict[str, float] | None = None,
+        engine: Engine | EngineConfig | str | None = None,
+    ) -> None:
         self.source = source
+        self.engine = engine if isinstance(engine, Engine) else Engine.for_source(source, engine)
         self.lists = publiclists.public_lists(source)
         self.published: dict[str, pd.DataFrame] = {}
         #: The lineage's accounting ('epsilon' or 'zcdp'): measurement tables draw Gaussian noise under zCDP.
@@ -46,21 +61,20 @@ class BuildContext:
         return extract.of(self.source)
 
     @functools.cached_property
-    def cohort(self) -> pd.DataFrame:
-        return cohort.adjusted_cohort(self.source)
+    def cohort(self) -> ir.Table:
+        return self.engine.cache(cohort.adjusted_cohort(self.engine))
 
     @functools.cached_property
-    def workforce(self) -> pd.DataFrame:
-        return workforce.workforce_rows(self.source)
+    def workforce(self) -> ir.Table:
+        return self.engine.cache(workforce.workforce_rows(self.engine))
 
     @functools.cached_property
-    def college(self) -> pd.DataFrame:
-        rows = postsecondary.college_rows(self.source)
-        return rows.merge(self.source.sql("SELECT * FROM students"), on="student_key", how="left")
+    def college(self) -> ir.Table:
+        return self.engine.cache(postsecondary.college_rows(self.engine))
 
     @functools.cached_property
-    def tests(self) -> pd.DataFrame:
-        return assessment.assessment_rows(self.source)
+    def tests(self) -> ir.Table:
+        return self.engine.cache(assessment.assessment_rows(self.engine))
 
     @functools.cached_property
     def high_schools(self) -> list[object]:
@@ -74,8 +88,22 @@ class BuildContext:
         return s.loc[s["school_level"].isin(["Elementary", "Middle", "Combined"]), "school_id"].tolist()
 
     @functools.cached_property
-    def match(self) -> pd.DataFrame:
-        return coverage.match_rows(self.source, self.cohort)
+    def match(self) -> ir.Table:
+        return coverage.match_rows(self.engine)
+
+    @functools.cached_property
+    def growth_pairs(self) -> ir.Table:
+        return self.engine.cache(assessment.growth_pairs(self.tests))
+
+    def close(self) -> None:
+        """Drop what the build materialised in the engine (and, for Spark, the staged tables)."""
+        self.engine.close()
+
+    def __enter__(self) -> BuildContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 Builder = Callable[[BuildContext, float, privacy.Seed], pd.DataFrame]
@@ -156,7 +184,7 @@ def _observable(df: pd.DataFrame, ctx: BuildContext) -> pd.DataFrame:
 
 
 def rate_table(
-    rows: Callable[[BuildContext], pd.DataFrame],
+    rows: Callable[[BuildContext], ir.Table],
     domains: dict[str, Domain],
     categories: tuple[object, ...],
     measures: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]],
@@ -179,7 +207,7 @@ def rate_table(
 
 
 def percentile_table(
-    rows: Callable[[BuildContext], pd.DataFrame],
+    rows: Callable[[BuildContext], ir.Table],
     domains: dict[str, Domain],
     value: str,
     bins: Bins,
@@ -238,7 +266,7 @@ def _percentiles_long(wide: pd.DataFrame, keys: list[str], quantiles: tuple[floa
 
 def _ssn_optout(by: dict[str, Domain]) -> Builder:
     def build(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
-        rows = coverage.ssn_collection_rows(ctx.source)
+        rows = coverage.ssn_collection_rows(ctx.engine)
         out = queries.noisy_rate(rows, {col: keys(ctx) for col, keys in by.items()}, "declined", epsilon, seed=seed)
         return out.rename(
             columns={
@@ -266,10 +294,14 @@ GROWTH_MODEL_PAIRS = 10  # every grade 4-8 pair of both subjects
 GROWTH_ROWS_PER_STUDENT = 2
 
 
-def _growth_scored(ctx: BuildContext) -> pd.DataFrame:
-    model = ctx.published["growth_model"]
-    pairs = assessment.growth_pairs(ctx.tests)
-    return assessment.score_growth(pairs, assessment.fit_models(model, GROWTH_MODEL_PAIRS, _scales(ctx)))
+def _growth_scored(ctx: BuildContext) -> ir.Table:
+    cached = getattr(ctx, "_growth_scored", None)
+    if cached is None:
+        model = ctx.published["growth_model"]
+        models = assessment.fit_models(model, GROWTH_MODEL_PAIRS, _scales(ctx))
+        cached = ctx.engine.cache(assessment.score_growth(ctx.growth_pairs, models))
+        ctx._growth_scored = cached  # type: ignore[attr-defined]
+    return cached
 
 
 def _scales(ctx: BuildContext) -> dict[tuple[int, str], assessment.TransitionScale]:
@@ -285,7 +317,7 @@ def _growth_table(level: str) -> Builder:
         mgp = queries.noisy_percentiles(
             scored,
             keys,
-            "sgp",
+            "sgp_floor",
             Bins(assessment.SGP_EDGES),
             [0.5],
             half,
@@ -340,8 +372,7 @@ def _growth_table(level: str) -> Builder:
 
 
 def _growth_model(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
-    pairs = assessment.growth_pairs(ctx.tests)
-    return assessment.dp_growth_model(pairs, epsilon, GROWTH_MODEL_PAIRS, seed, _scales(ctx))
+    return assessment.dp_growth_model(ctx.growth_pairs, epsilon, GROWTH_MODEL_PAIRS, seed, _scales(ctx))
 
 
 # ---------------------------------------------------------------------------
@@ -394,8 +425,8 @@ def _graduation_measurements(ctx: BuildContext, amount: float, seed: privacy.See
     parts = []
     for m, (measure, (num, den)) in enumerate(_ACGR.items()):
         cohorts = _observable_cohorts(ctx, measure)
-        data = rows[rows["category"].isin(den) & rows["cohort"].isin(cohorts)]
-        data = data.assign(outcome=np.where(data["category"].isin(num), "yes", "no"))
+        data = rows.filter(rows["category"].isin(list(den)) & rows["cohort"].isin(cohorts or [-1]))
+        data = data.mutate(outcome=ibis.cases((data["category"].isin(list(num)), "yes"), else_="no"))
         domains: dict[str, dict[str, list[Any]]] = {
             "school": {"school_id": list(ctx.high_schools), "cohort": cohorts},
             "district": {"district_id": districts, "cohort": cohorts},
@@ -493,36 +524,34 @@ _PROFICIENCY = {"proficiency_rate": ((True,), (True, False))}
 _YEARS3 = len(workforce.YEARS_OUT)
 
 
-def _grad_rows(ctx: BuildContext) -> pd.DataFrame:
-    return ctx.cohort.rename(
-        columns={"acgr_category": "category", "acgr_district_id": "district_id", "acgr_school_id": "school_id"}
-    )
+def _grad_rows(ctx: BuildContext) -> ir.Table:
+    return ctx.cohort.rename(category="acgr_category", district_id="acgr_district_id", school_id="acgr_school_id")
 
 
-def _test_rows(ctx: BuildContext) -> pd.DataFrame:
-    return ctx.tests.assign(category=ctx.tests["proficient"])
+def _test_rows(ctx: BuildContext) -> ir.Table:
+    return ctx.tests.mutate(category=ctx.tests["proficient"])
 
 
-def _test_rows_subgroups(ctx: BuildContext) -> pd.DataFrame:
-    return _test_rows(ctx).merge(ctx.source.sql("SELECT * FROM students"), on="student_key", how="left")
+def _test_rows_subgroups(ctx: BuildContext) -> ir.Table:
+    return _test_rows(ctx)  # the tests relation carries the subgroup columns
 
 
-def _college(ctx: BuildContext) -> pd.DataFrame:
-    return ctx.college.rename(columns={"acgr_district_id": "district_id"})
+def _college(ctx: BuildContext) -> ir.Table:
+    return ctx.college.rename(district_id="acgr_district_id")
 
 
-def _work(ctx: BuildContext) -> pd.DataFrame:
-    return ctx.workforce.rename(columns={"acgr_district_id": "district_id"})
+def _work(ctx: BuildContext) -> ir.Table:
+    return ctx.workforce.rename(district_id="acgr_district_id")
 
 
-def _employed(ctx: BuildContext) -> pd.DataFrame:
+def _employed(ctx: BuildContext) -> ir.Table:
     w = _work(ctx)
-    return w[w["category"].isin(["qualifying_part", "qualifying_full"])]
+    return w.filter(w["category"].isin(["qualifying_part", "qualifying_full"]))
 
 
-def _sector_rows(ctx: BuildContext) -> pd.DataFrame:
+def _sector_rows(ctx: BuildContext) -> ir.Table:
     e = _employed(ctx)
-    return e.assign(category=e["sector"])
+    return e.mutate(category=e["sector"])
 
 
 _EARN_BOUNDS = {

@@ -51,6 +51,11 @@ class DuckDBSource:
     def tables(self) -> tuple[str, ...]:
         return self._tables
 
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection holding the validated tables (for :mod:`analytics.engine`)."""
+        return self._con
+
     def sql(self, query: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         cursor = self._con.cursor()  # a cursor per call: safe to use from several threads
         try:

@@ -31,11 +31,10 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from diffprivlib.mechanisms import Snapping
 
 from analytics import noise
@@ -57,71 +56,6 @@ BOOTSTRAP_SEED = 20101
 
 def seed_for(seed: Seed, offset: int) -> Seed:
     return None if seed is None else (seed * 1_000_003 + offset) % (2**32)
-
-
-# ---------------------------------------------------------------------------
-# Contribution bounding
-# ---------------------------------------------------------------------------
-
-
-def _canonical(rows: pd.DataFrame) -> pd.DataFrame:
-    """The rows with one representation per value, so the bounding hash does not depend on dtypes.
-
-    Columns in name order; booleans and numbers as float64 (``2015``, ``2015.0`` and an
-    int32 ``2015`` hash alike), everything else as text.
-    """
-    out = {}
-    for col in sorted(rows.columns):
-        values = rows[col]
-        numeric = pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values)
-        out[col] = values.astype("float64") if numeric else values.astype(str)
-    return pd.DataFrame(out, index=rows.index)
-
-
-def bound_contributions(rows: pd.DataFrame, max_rows: int, key: str = "student_key") -> pd.DataFrame:
-    """Keep at most ``max_rows`` rows per student.
-
-    Which rows survive depends only on that student's own rows (a fixed hash
-    order of their content), so adding or removing another student never
-    changes the choice: the bound holds for neighbouring datasets.
-
-    >>> df = pd.DataFrame({"student_key": ["a", "a", "a", "b"], "v": [1, 2, 3, 4]})
-    >>> len(bound_contributions(df, max_rows=2))
-    3
-    """
-    if max_rows < 1:
-        raise ValueError(f"max_rows must be at least 1, got {max_rows}")
-    if rows.empty:
-        return rows
-    counts = rows.groupby(key, sort=False)[key].transform("size")
-    if int(counts.max()) <= max_rows:
-        return rows
-    order = pd.util.hash_pandas_object(_canonical(rows), index=False).to_numpy()
-    ranked = rows.assign(_order=order).sort_values([key, "_order"], kind="stable")
-    kept = ranked[ranked.groupby(key, sort=False).cumcount() < max_rows]
-    return kept.drop(columns="_order").sort_index()
-
-
-def full_domain(domains: Mapping[str, Sequence[object]]) -> pd.DataFrame:
-    """All combinations of the public group keys, in a fixed order.
-
-    >>> full_domain({"a": [1, 2], "b": ["x"]}).values.tolist()
-    [[1, 'x'], [2, 'x']]
-    """
-    index = pd.MultiIndex.from_product([list(v) for v in domains.values()], names=list(domains))
-    return index.to_frame(index=False)
-
-
-def exact_counts(rows: pd.DataFrame, domains: Mapping[str, Sequence[object]]) -> pd.DataFrame:
-    """Count rows per cell of the public domain; empty cells are 0, keys outside it are dropped."""
-    cells = full_domain(domains)
-    keys = list(domains)
-    if rows.empty:
-        return cells.assign(n=0)
-    counted = rows.groupby(keys, observed=True, sort=False).size().rename("n").reset_index()
-    out = cells.merge(counted, on=keys, how="left")
-    out["n"] = out["n"].fillna(0).astype("int64")
-    return out
 
 
 # ---------------------------------------------------------------------------

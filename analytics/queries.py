@@ -1,10 +1,12 @@
 """Noisy tables: counts, rates, bounded means and percentiles over public group keys.
 
 Each function takes ``rows``, one row per (student, cell) as produced by a
-metric's exact computation, with a ``student_key`` column, the group columns
-named in ``domains`` and, for rates, means and percentiles, a value column.
-It bounds every student's contribution, counts over the full public domain (so
-empty cells are published with noise like any other), adds noise, post-processes
+metric's exact computation (a relation on the configured engine, see
+:mod:`analytics.engine`, or a small pandas frame), with a ``student_key`` column,
+the group columns named in ``domains`` and, for rates, means and percentiles, a
+value column. The engine bounds every student's contribution and aggregates over
+the full public domain (:mod:`analytics.exact`; empty cells are published with
+noise like any other); this module adds noise, post-processes
 (no negative counts, rates within [0, 1], totals equal to the sum of their parts)
 and returns a DataFrame with the value, its 95% margin of error, the epsilon it
 cost, and a reliability flag with its reason in words.
@@ -19,19 +21,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from analytics import privacy
+from analytics import exact, privacy
+from analytics.engine import as_relation
 from analytics.privacy import Bins, Seed
 
 Domains = Mapping[str, Sequence[object]]
+#: Per-student rows: a relation on the engine, or a small pandas frame.
+Rows = pd.DataFrame | ir.Table
 #: A public cap on how many students a cell can hold, so a sum's bounds never depend on the data.
 MAX_CELL_STUDENTS = 10_000_000
 
 
-def _check(rows: pd.DataFrame, domains: Domains, needed: Sequence[str]) -> None:
-    missing = [c for c in ["student_key", *domains, *needed] if c not in rows.columns]
+def _check(rows: Rows, domains: Domains, needed: Sequence[str]) -> None:
+    columns = set(rows.columns)
+    missing = [c for c in ["student_key", *domains, *needed] if c not in columns]
     if missing:
         raise ValueError(f"rows lack column(s) {', '.join(missing)} needed by this query")
     if not domains:
@@ -46,26 +53,25 @@ def _flagged(
 
 
 def noisy_count(
-    rows: pd.DataFrame, domains: Domains, epsilon: float, max_cells_per_student: int = 1, seed: Seed = None
+    rows: Rows, domains: Domains, epsilon: float, max_cells_per_student: int = 1, seed: Seed = None
 ) -> pd.DataFrame:
     """Number of students per cell, with geometric noise.
 
     A student counts in at most ``max_cells_per_student`` cells (rows beyond are
-    dropped by :func:`privacy.bound_contributions`, and at most once per cell),
+    dropped by :func:`analytics.exact.bound`, and at most once per cell),
     so the L1 sensitivity is ``max_cells_per_student``.
 
     Result columns: groups, ``n_students``, ``n_students_moe95``, epsilon, flag, flag_reason.
     """
     _check(rows, domains, [])
     keys = list(domains)
-    per_cell = rows[["student_key", *keys]].drop_duplicates()
-    bounded = privacy.bound_contributions(per_cell, max_cells_per_student)
-    exact = privacy.exact_counts(bounded, domains)
+    per_cell = as_relation(rows).select("student_key", *keys).distinct()
+    cells = exact.on_domain(exact.counts(per_cell, keys, max_cells_per_student), domains, ["n"])
     noisy = np.clip(
-        privacy.geometric_noise_counts(exact["n"].to_numpy(), epsilon, max_cells_per_student, seed), 0, None
+        privacy.geometric_noise_counts(cells["n"].to_numpy("int64"), epsilon, max_cells_per_student, seed), 0, None
     )
     moe = np.full(len(noisy), privacy.geometric_moe95(epsilon, max_cells_per_student))
-    out = exact[keys].assign(n_students=noisy, n_students_moe95=moe)
+    out = cells[keys].assign(n_students=noisy, n_students_moe95=moe)
     return _flagged(out, noisy, moe, noisy.astype(float), "count", epsilon)
 
 
@@ -91,7 +97,7 @@ class NoisyHistogram:
 
 
 def noisy_histogram(
-    rows: pd.DataFrame,
+    rows: Rows,
     domains: Domains,
     category: str,
     categories: Sequence[object],
@@ -106,12 +112,10 @@ def noisy_histogram(
     ``max_rows_per_student``. Categories and cells come from public lists.
     """
     _check(rows, domains, [category])
-    keys = list(domains)
-    bounded = privacy.bound_contributions(rows[["student_key", *keys, category]], max_rows_per_student)
-    exact = privacy.exact_counts(bounded, {**domains, category: list(categories)})
-    raw = privacy.geometric_noise_counts(exact["n"].to_numpy(), epsilon, max_rows_per_student, seed)
+    counted = exact.histogram(rows, domains, category, categories, max_rows_per_student)
+    raw = privacy.geometric_noise_counts(counted["n"].to_numpy(), epsilon, max_rows_per_student, seed)
     return NoisyHistogram(
-        cells=privacy.full_domain(domains),
+        cells=exact.full_domain(domains),
         categories=tuple(categories),
         noisy=raw.reshape(-1, len(categories)),
         epsilon=epsilon,
@@ -120,7 +124,7 @@ def noisy_histogram(
 
 
 def noisy_levels(
-    rows: pd.DataFrame,
+    rows: Rows,
     levels: Mapping[str, tuple[Domains, privacy.CountNoise]],
     category: str,
     categories: Sequence[object],
@@ -130,7 +134,7 @@ def noisy_levels(
 
     ``levels`` maps a level name (e.g. ``'school'``, ``'district'``, ``'district_pooled'``,
     ``'state'``) to its public group keys and its noise. Each student counts once (rows
-    beyond one per student are dropped by :func:`privacy.bound_contributions`), in one cell
+    beyond one per student are dropped by :func:`analytics.exact.bound`), in one cell
     and one category of every level, so each level is a histogram of L1 and L2 sensitivity 1:
     a Gaussian level costs rho = 1 / (2 sigma^2), a Laplace level epsilon = 1 / t, and the
     levels add up. These are the raw measurements that :mod:`analytics.estimation.cohort_rates`
@@ -146,14 +150,16 @@ def noisy_levels(
     frames = []
     keys_all = list(dict.fromkeys(k for domains, _mech in levels.values() for k in domains))
     _check(rows, dict.fromkeys(keys_all, ()), [category])
-    one = privacy.bound_contributions(rows[["student_key", *keys_all, category]], 1)
+    finest = exact.counts(rows, [*keys_all, category], 1)  # each student once, in one cell of the finest keys
     for i, (name, (domains, mech)) in enumerate(levels.items()):
         if not domains:
             raise ValueError(f"noisy_levels: level {name!r} needs at least one group key")
-        exact = privacy.exact_counts(one, {**domains, category: list(categories)})
-        noisy = mech.add(exact["n"].to_numpy(), privacy.seed_for(seed, i))
+        keys = [*domains, category]
+        level = finest.groupby(keys, dropna=True, sort=False)["n"].sum().reset_index()
+        counted = exact.on_domain(level, {**domains, category: list(categories)}, ["n"])
+        noisy = mech.add(counted["n"].to_numpy("int64"), privacy.seed_for(seed, i))
         frames.append(
-            exact.drop(columns="n").assign(
+            counted.drop(columns="n").assign(
                 level=name, noisy=noisy, variance=mech.variance, mechanism=mech.kind, noise_scale=mech.scale
             )
         )
@@ -230,7 +236,7 @@ def count_moe95(hist: NoisyHistogram, categories: int) -> float:
 
 
 def noisy_rate(
-    rows: pd.DataFrame,
+    rows: Rows,
     domains: Domains,
     outcome: str,
     epsilon: float,
@@ -250,8 +256,9 @@ def noisy_rate(
     ``rate_moe95``, epsilon, flag, flag_reason.
     """
     _check(rows, domains, [outcome])
+    t = as_relation(rows)
     hist = noisy_histogram(
-        rows.assign(_y=rows[outcome].astype(bool)), domains, "_y", [True, False], epsilon, max_rows_per_student, seed
+        t.mutate(_y=t[outcome].cast("boolean")), domains, "_y", [True, False], epsilon, max_rows_per_student, seed
     )
     n_yes, total, rate, rate_moe = read_rate(hist, [True], [True, False], bootstrap_seed)
     out = hist.cells.assign(
@@ -261,7 +268,7 @@ def noisy_rate(
 
 
 def noisy_mean(
-    rows: pd.DataFrame,
+    rows: Rows,
     domains: Domains,
     value: str,
     lower: float,
@@ -284,19 +291,11 @@ def noisy_mean(
     _check(rows, domains, [value])
     if not lower < upper:
         raise ValueError(f"lower ({lower}) must be below upper ({upper})")
-    keys = list(domains)
     k = max_rows_per_student
-    one = privacy.bound_contributions(rows[["student_key", *keys, value]], k)
-    clamped = one.assign(_v=one[value].astype(float).clip(lower, upper))
-    cells = privacy.full_domain(domains)
-    sums = (
-        cells.merge(clamped.groupby(keys, observed=True)["_v"].sum().rename("s").reset_index(), on=keys, how="left")[
-            "s"
-        ]
-        .fillna(0.0)
-        .to_numpy()
-    )
-    counts = privacy.exact_counts(clamped, domains)["n"].to_numpy()
+    summed = exact.clamped_sums(rows, domains, value, lower, upper, k)
+    cells = summed[list(domains)]
+    sums = summed["s"].to_numpy(float)
+    counts = summed["n"].to_numpy("int64")
     eps_half = epsilon / 2
     sensitivity = k * max(abs(lower), abs(upper))
     lo_sum, hi_sum = min(0.0, lower) * MAX_CELL_STUDENTS, max(0.0, upper) * MAX_CELL_STUDENTS
@@ -341,7 +340,7 @@ def _mean_moe95(
 
 
 def noisy_percentiles(
-    rows: pd.DataFrame,
+    rows: Rows,
     domains: Domains,
     value: str,
     bins: Bins,
@@ -364,7 +363,8 @@ def noisy_percentiles(
     """
     _check(rows, domains, [value])
     n_bins = bins.n_bins
-    binned = rows.assign(_bin=bins.assign(rows[value].to_numpy()))
+    t = as_relation(rows)
+    binned = t.mutate(_bin=exact.bin_index(t[value], bins.edges, n_bins))
     hist = noisy_histogram(binned, domains, "_bin", list(range(n_bins)), epsilon, max_rows_per_student, seed)
     matrix = np.clip(hist.noisy, 0, None)
     pct = privacy.percentiles_from_histogram(matrix, bins.edges, quantiles, bins.open_top)

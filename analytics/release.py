@@ -42,6 +42,7 @@ import analytics
 from analytics import accounting, lineage, privacy
 from analytics.auth import User
 from analytics.catalog import EPSILON_SHARES, TABLES, TABLES_BY_NAME, BuildContext, ReleasePlan, TableSpec, plan_release
+from analytics.engine import EngineConfig
 from analytics.ledger import Ledger, LedgerError, LedgerTamperedError, query_key
 from analytics.validate import Dataset, load_dataset
 
@@ -220,6 +221,7 @@ def build_release(
     seed: privacy.Seed = None,
     progress: Callable[[str, float], None] | None = None,
     dataset: Dataset | None = None,
+    engine: EngineConfig | str | None = None,
 ) -> BuildResult:
     """Build (or find) the release of the extract in ``data_dir`` at total ``epsilon``.
 
@@ -232,6 +234,8 @@ def build_release(
         seed: tests only, and only with a ledger made with ``allow_seeded_noise=True``.
         progress: called with (message, fraction done) for a progress bar.
         dataset: an already loaded dataset of ``data_dir`` (skips loading it again).
+        engine: the engine that does the exact work: ``'duckdb'`` (default), ``'spark'``, an
+            :class:`analytics.engine.EngineConfig`, or None for ``ANALYTICS_ENGINE``'s.
 
     Raises:
         DataValidationError: the dataset breaks the contract; nothing is spent.
@@ -240,6 +244,7 @@ def build_release(
         BudgetExceededError: the new questions would overrun the public allocation or the cap.
         LedgerTamperedError: the ledger cannot be trusted, or has no record of a published release.
         ReleaseError: the releases folder cannot be written; nothing is spent.
+        EngineError: the engine could not start; nothing is spent.
     """
     report = progress or (lambda _m, _f: None)
     ledger = ledger or Ledger.default()
@@ -276,116 +281,117 @@ def build_release(
     if new_cost > 0:
         ledger.check_affordable(attached.lineage, "public", new_cost)
 
-    ctx = BuildContext(ds.source, plan.accounting, plan.levels)
-    entries: dict[str, dict[str, Any]] = {}
-    spent = reused = 0.0
-    for i, spec in enumerate(TABLES):
-        report(f"Computing {spec.title}", 0.05 + 0.9 * i / len(TABLES))
-        eps = split[spec.name]
+    report("Starting the query engine", 0.02)
+    with BuildContext(ds.source, plan.accounting, plan.levels, engine=EngineConfig.of(engine)) as ctx:
+        entries: dict[str, dict[str, Any]] = {}
+        spent = reused = 0.0
+        for i, spec in enumerate(TABLES):
+            report(f"Computing {spec.title}", 0.05 + 0.9 * i / len(TABLES))
+            eps = split[spec.name]
 
-        def compute(spec: TableSpec = spec, eps: float = eps, i: int = i) -> bytes:
-            return _to_parquet_bytes(spec.build(ctx, eps, privacy.seed_for(seed, i)))
+            def compute(spec: TableSpec = spec, eps: float = eps, i: int = i) -> bytes:
+                return _to_parquet_bytes(spec.build(ctx, eps, privacy.seed_for(seed, i)))
 
-        if spec.cost == "none":  # post-processing of published tables: nothing to spend
-            ctx.published[spec.name] = pd.read_parquet(io.BytesIO(compute()))
-            entries[spec.name] = {"derived_from": list(spec.depends_on)}
-            continue
-        result = ledger.spend_or_reuse(
-            principal=user.name,
+            if spec.cost == "none":  # post-processing of published tables: nothing to spend
+                ctx.published[spec.name] = pd.read_parquet(io.BytesIO(compute()))
+                entries[spec.name] = {"derived_from": list(spec.depends_on)}
+                continue
+            result = ledger.spend_or_reuse(
+                principal=user.name,
+                lineage=attached.lineage,
+                extract_id=attached.extract_id,
+                scope="public",
+                query=queries_by_table[spec.name],
+                compute=compute,
+                **charge_args(spec.name),
+            )
+            ctx.published[spec.name] = pd.read_parquet(io.BytesIO(result.answer))
+            spent += result.charged
+            reused += 0.0 if not result.reused else ledger.charge_of(attached.lineage, **charge_args(spec.name))
+            entries[spec.name] = {"ledger_entry_id": result.entry_id, "reused_stored_answer": result.reused}
+        tables = dict(ctx.published)
+        tables["districts"] = ctx.lists.districts
+        tables["schools"] = ctx.lists.schools
+
+        report("Writing the release", 0.95)
+        payload = {name: _to_parquet_bytes(df) for name, df in tables.items()}
+        digest = ledger.key.mac(
+            "release",
+            attached.extract_id + "".join(f"|{n}:{hashlib.sha256(payload[n]).hexdigest()}" for n in sorted(payload)),
+        )
+        now = datetime.now(UTC)
+        fresh_id = f"{attached.lineage}-{now:%Y%m%d}-{secrets.token_hex(3)}"
+        record = ledger.record_release(
             lineage=attached.lineage,
             extract_id=attached.extract_id,
-            scope="public",
-            query=queries_by_table[spec.name],
-            compute=compute,
-            **charge_args(spec.name),
+            release_id=fresh_id,
+            digest=digest,
+            principal=user.name,
         )
-        ctx.published[spec.name] = pd.read_parquet(io.BytesIO(result.answer))
-        spent += result.charged
-        reused += 0.0 if not result.reused else ledger.charge_of(attached.lineage, **charge_args(spec.name))
-        entries[spec.name] = {"ledger_entry_id": result.entry_id, "reused_stored_answer": result.reused}
-    tables = dict(ctx.published)
-    tables["districts"] = ctx.lists.districts
-    tables["schools"] = ctx.lists.schools
+        release_id = record.detail["release_id"]
+        final = releases_dir / release_id
+        sizes = {n: len(d) for n, d in tables.items()}
+        if (final / MANIFEST).exists():
+            report("Done (identical release already published)", 1.0)
+            return BuildResult(final, release_id, spent, reused, True, sizes)
 
-    report("Writing the release", 0.95)
-    payload = {name: _to_parquet_bytes(df) for name, df in tables.items()}
-    digest = ledger.key.mac(
-        "release",
-        attached.extract_id + "".join(f"|{n}:{hashlib.sha256(payload[n]).hexdigest()}" for n in sorted(payload)),
-    )
-    now = datetime.now(UTC)
-    fresh_id = f"{attached.lineage}-{now:%Y%m%d}-{secrets.token_hex(3)}"
-    record = ledger.record_release(
-        lineage=attached.lineage,
-        extract_id=attached.extract_id,
-        release_id=fresh_id,
-        digest=digest,
-        principal=user.name,
-    )
-    release_id = record.detail["release_id"]
-    final = releases_dir / release_id
-    sizes = {n: len(d) for n, d in tables.items()}
-    if (final / MANIFEST).exists():
-        report("Done (identical release already published)", 1.0)
-        return BuildResult(final, release_id, spent, reused, True, sizes)
-
-    status = ledger.status(attached.lineage)
-    total_eps, total_delta = status.epsilon_at()
-    published_at = datetime.fromisoformat(record.created_at)
-    manifest: dict[str, Any] = {
-        "release_id": release_id,
-        "label": f"{attached.label} release (published {published_at:%-d %b %Y})",
-        "created_at": published_at.isoformat(timespec="seconds"),
-        "code_version": _code_version(),
-        "lineage": attached.lineage,
-        "dataset_description": status.description,
-        "extract": {"number": attached.number, "label": attached.label},
-        "unit_of_privacy": "student (all of a student's rows in every table)",
-        "accounting": status.accounting,
-        "epsilon_total": plan.total_epsilon,
-        "delta_total": plan.delta,
-        "release_privacy_loss": _release_loss(plan),
-        "design": _design_record(plan),
-        "lineage_privacy_loss": {
-            "unit": status.unit,
-            "spent": status.spent,
-            "epsilon": total_eps,
-            "delta": total_delta,
-            "cap": status.cap,
-            "public_allocation": status.allocations.get("public", (0.0, 0.0))[0],
-            "note": "the most privacy loss any one student of this population bears so far, over every extract, "
-            "release and researcher query",
-        },
-        "ledger": {"entry_id": record.entry_id, "entry_hash": record.entry_hash},
-        "tables": {},
-    }
-    for spec in TABLES:
-        manifest["tables"][spec.name] = {
-            "file": f"{spec.name}.parquet",
-            "title": spec.title,
-            "description": spec.description,
-            "noisy": True,
-            "epsilon": plan.epsilons[spec.name],
-            "rho": plan.rhos.get(spec.name, 0.0),
-            "delta": 0.0,
-            "mechanism": spec.mechanism,
-            "contribution_bound": spec.contribution_bound,
-            "bounds": spec.bounds,
-            "rows": sizes[spec.name],
-            **entries[spec.name],
+        status = ledger.status(attached.lineage)
+        total_eps, total_delta = status.epsilon_at()
+        published_at = datetime.fromisoformat(record.created_at)
+        manifest: dict[str, Any] = {
+            "release_id": release_id,
+            "label": f"{attached.label} release (published {published_at:%-d %b %Y})",
+            "created_at": published_at.isoformat(timespec="seconds"),
+            "code_version": _code_version(),
+            "lineage": attached.lineage,
+            "dataset_description": status.description,
+            "extract": {"number": attached.number, "label": attached.label},
+            "unit_of_privacy": "student (all of a student's rows in every table)",
+            "accounting": status.accounting,
+            "epsilon_total": plan.total_epsilon,
+            "delta_total": plan.delta,
+            "release_privacy_loss": _release_loss(plan),
+            "design": _design_record(plan),
+            "lineage_privacy_loss": {
+                "unit": status.unit,
+                "spent": status.spent,
+                "epsilon": total_eps,
+                "delta": total_delta,
+                "cap": status.cap,
+                "public_allocation": status.allocations.get("public", (0.0, 0.0))[0],
+                "note": "the most privacy loss any one student of this population bears so far, over every extract, "
+                "release and researcher query",
+            },
+            "ledger": {"entry_id": record.entry_id, "entry_hash": record.entry_hash},
+            "tables": {},
         }
-    for name, title in (("schools", "Schools (public list)"), ("districts", "Districts (public list)")):
-        manifest["tables"][name] = {
-            "file": f"{name}.parquet",
-            "title": title,
-            "description": f"The public list of {name}; not noisy, not about students.",
-            "noisy": False,
-            "epsilon": 0.0,
-            "rows": sizes[name],
-        }
-    _write_atomically(releases_dir, release_id, payload, manifest)
-    report("Done", 1.0)
-    return BuildResult(final, release_id, spent, reused, False, sizes)
+        for spec in TABLES:
+            manifest["tables"][spec.name] = {
+                "file": f"{spec.name}.parquet",
+                "title": spec.title,
+                "description": spec.description,
+                "noisy": True,
+                "epsilon": plan.epsilons[spec.name],
+                "rho": plan.rhos.get(spec.name, 0.0),
+                "delta": 0.0,
+                "mechanism": spec.mechanism,
+                "contribution_bound": spec.contribution_bound,
+                "bounds": spec.bounds,
+                "rows": sizes[spec.name],
+                **entries[spec.name],
+            }
+        for name, title in (("schools", "Schools (public list)"), ("districts", "Districts (public list)")):
+            manifest["tables"][name] = {
+                "file": f"{name}.parquet",
+                "title": title,
+                "description": f"The public list of {name}; not noisy, not about students.",
+                "noisy": False,
+                "epsilon": 0.0,
+                "rows": sizes[name],
+            }
+        _write_atomically(releases_dir, release_id, payload, manifest)
+        report("Done", 1.0)
+        return BuildResult(final, release_id, spent, reused, False, sizes)
 
 
 def _release_loss(plan: ReleasePlan) -> dict[str, Any]:

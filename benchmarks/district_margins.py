@@ -73,13 +73,14 @@ def main() -> None:
         print("\nDistrict x cohort cells a 'fewer than 10 students' rule would hide (exact counts):")
         cells = pd.MultiIndex.from_product([ctx.lists.district_ids, range(2011, 2022)]).size
         for label, rows in (("adjusted cohort (graduation, linkage)", ctx.cohort),):
-            n = rows.groupby(["acgr_district_id", "cohort"]).size()
+            n = ctx.engine.execute(rows.group_by(["acgr_district_id", "cohort"]).aggregate(n=rows.count()))["n"]
             hidden = cells - int((n >= 10).sum())
             print(
                 f"  {label}: {hidden:,} of {cells:,} district x cohort cells ({hidden / cells:.0%}), "
                 "including the empty ones; every one is published here with noise and a flag"
             )
-        grads = ctx.college.groupby("acgr_district_id").size()
+        college = ctx.college
+        grads = ctx.engine.execute(college.group_by("acgr_district_id").aggregate(n=college.count()))["n"]
         print(f"  graduates by district (college-going): {int((grads < 10).sum()) + 150 - len(grads)} of 150")
 
 

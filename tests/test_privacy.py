@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import privacy, queries
+from analytics import exact, privacy, queries
+from analytics.engine import execute
 from analytics.privacy import Bins
 
 EPSILON = 1.0
@@ -76,9 +77,7 @@ def _count_data() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 #: the district in which bounding kept the removed student: the cell that differs between D and D'
 _KEPT = (
-    privacy.bound_contributions(_count_data()[0].drop_duplicates(), 1)
-    .query("student_key == 'KHEAVY01'")["district"]
-    .item()
+    execute(exact.bound(_count_data()[0].drop_duplicates(), 1)).query("student_key == 'KHEAVY01'")["district"].item()
 )
 
 
@@ -199,10 +198,10 @@ def test_neighbour_changes_each_count_histogram_by_at_most_the_bound() -> None:
     )
     domains = {"year": list(range(2011, 2016))}
     for k in (1, 2, 3):
-        full = privacy.exact_counts(privacy.bound_contributions(rows.drop_duplicates(), k), domains)["n"]
+        full = exact.histogram(rows.drop_duplicates().assign(c=1), domains, "c", [1], k)["n"]
         for victim in ("K0000", "K0007", "K0049"):
             nb = rows[rows.student_key != victim].drop_duplicates()
-            part = privacy.exact_counts(privacy.bound_contributions(nb, k), domains)["n"]
+            part = exact.histogram(nb.assign(c=1), domains, "c", [1], k)["n"]
             assert int(np.abs(full.to_numpy() - part.to_numpy()).sum()) <= k
 
 

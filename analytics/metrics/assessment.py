@@ -32,13 +32,17 @@ tested grades loses tests (the remaining bias, measured in docs/metrics.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from analytics import extract, privacy, schema
-from analytics.io import DataSource
+from analytics import exact, extract, privacy, schema
+from analytics.engine import as_relation, engine_of
+from analytics.metrics.cohort import SUBGROUP_COLUMNS
 
 #: Default public reporting range of the scale scores (a dataset declares its own in extract.json).
 SCORE_LOW, SCORE_HIGH = extract.DEFAULT_SCORE_SCALE
@@ -50,10 +54,16 @@ GROWTH_GRADES: tuple[int, ...] = (4, 5, 6, 7, 8)
 SGP_EDGES: tuple[float, ...] = (0.0, *[float(x) for x in range(5, 100, 5)], 100.0)
 
 
-def assessment_rows(source: DataSource) -> pd.DataFrame:
-    """One row per test: student_key, school_year, grade, subject, scale_score, proficient, school_id, district_id."""
-    return source.sql(
-        f"""
+def assessment_rows(source: Any) -> ir.Table:
+    """One row per test, a relation: student_key, school_year, grade, subject, scale_score, proficient,
+    school_id, district_id, and the subgroup columns."""
+    return engine_of(source).relation(assessment_sql())
+
+
+def assessment_sql() -> str:
+    """The SQL (DuckDB dialect) of :func:`assessment_rows`."""
+    subgroups = ", ".join(f"st.{c}" for c in SUBGROUP_COLUMNS)
+    return f"""
         WITH enrol AS (
             SELECT student_key, school_year, school_id FROM (
                 SELECT e.student_key, e.school_year, e.school_id,
@@ -62,26 +72,42 @@ def assessment_rows(source: DataSource) -> pd.DataFrame:
                 FROM enrollments e
                 LEFT JOIN (SELECT DISTINCT student_key, school_year - 1 AS school_year, school_id FROM enrollments) n
                   USING (student_key, school_year, school_id)
-            ) WHERE pos = 1
+            ) ranked WHERE pos = 1
         )
         SELECT a.student_key, a.school_year, a.grade, a.subject, a.scale_score,
-               a.achievement_level >= {schema.PROFICIENT_LEVEL} AS proficient, e.school_id, s.district_id
+               a.achievement_level >= {schema.PROFICIENT_LEVEL} AS proficient, e.school_id, s.district_id,
+               {subgroups}
         FROM assessments a
-        JOIN enrol e USING (student_key, school_year)
-        JOIN schools s USING (school_id)
-        ORDER BY a.student_key, a.school_year, a.subject
+        JOIN enrol e ON e.student_key = a.student_key AND e.school_year = a.school_year
+        JOIN schools s ON s.school_id = e.school_id
+        LEFT JOIN students st ON st.student_key = a.student_key
         """
-    )
 
 
-def growth_pairs(tests: pd.DataFrame) -> pd.DataFrame:
-    """Consecutive-year score pairs (grade g-1 then g, g in 4-8) by subject, with the current school."""
-    cur = tests[tests["grade"].isin(GROWTH_GRADES)]
-    prior = tests[["student_key", "school_year", "grade", "subject", "scale_score"]].rename(
-        columns={"scale_score": "prior_score"}
+def growth_pairs(tests: pd.DataFrame | ir.Table) -> ir.Table:
+    """Consecutive-year score pairs (grade g-1 then g, g in 4-8) by subject, with the current school (a relation).
+
+    Columns: those of ``tests`` (the current year's test) and ``prior_score``.
+    """
+    t = as_relation(tests)
+    cur = t.filter(t["grade"].isin(GROWTH_GRADES))
+    prior = t.select(
+        p_key=t["student_key"],
+        p_year=t["school_year"] + 1,
+        p_grade=t["grade"] + 1,
+        p_subject=t["subject"],
+        prior_score=t["scale_score"],
     )
-    prior = prior.assign(school_year=prior["school_year"] + 1, grade=prior["grade"] + 1)
-    return cur.merge(prior, on=["student_key", "school_year", "grade", "subject"], how="inner")
+    joined = cur.join(
+        prior,
+        [
+            cur["student_key"] == prior["p_key"],
+            cur["school_year"] == prior["p_year"],
+            cur["grade"] == prior["p_grade"],
+            cur["subject"] == prior["p_subject"],
+        ],
+    )
+    return joined.drop("p_key", "p_year", "p_grade", "p_subject")
 
 
 #: Gains (current minus prior score) are clamped to +/- this share of the scale width (60 points on 200-700).
@@ -124,27 +150,30 @@ def transition_scales(config: extract.ExtractConfig | None = None) -> dict[tuple
     return out
 
 
-def _scales_of(pairs: pd.DataFrame, scales: dict[tuple[int, str], TransitionScale]) -> tuple[np.ndarray, np.ndarray]:
-    """Per pair: the prior band index and the gain bound."""
-    band = np.zeros(len(pairs), dtype=np.int64)
-    bound = np.zeros(len(pairs))
-    grades = pairs["grade"].to_numpy()
-    subjects = pairs["subject"].to_numpy()
-    prior = pairs["prior_score"].to_numpy(float)
-    for (g, subject), sc in scales.items():
-        mask = (grades == g) & (subjects == subject)
-        if not mask.any():
-            continue
-        edges = np.asarray(sc.band_edges)
-        idx = np.searchsorted(edges, np.clip(prior[mask], edges[0], edges[-1]), side="right") - 1
-        band[mask] = np.clip(idx, 0, N_PRIOR_BANDS - 1)
-        bound[mask] = sc.gain_bound
-    return band, bound
+def _by_transition(pairs: ir.Table, values: dict[tuple[int, str], ir.Value], default: ir.Value) -> ir.Value:
+    """One expression per (grade, subject) transition, picked by the pair's grade and subject."""
+    branches = [
+        ((pairs["grade"] == g) & (pairs["subject"] == subject), value) for (g, subject), value in values.items()
+    ]
+    return ibis.cases(*branches, else_=default) if branches else default
 
 
-def _gain(pairs: pd.DataFrame, bound: np.ndarray) -> np.ndarray:
-    gain = pairs["scale_score"].to_numpy(float) - pairs["prior_score"].to_numpy(float)
-    return np.clip(gain, -bound, bound)
+def _band(pairs: ir.Table, scales: dict[tuple[int, str], TransitionScale]) -> ir.IntegerValue:
+    """The pair's prior-score band (0-9) on its transition's public band edges (clamped into the end bands)."""
+    prior = pairs["prior_score"].cast("float64")
+    per = {key: exact.bin_index(prior, sc.band_edges, N_PRIOR_BANDS) for key, sc in scales.items()}
+    return _by_transition(pairs, per, ibis.literal(0, type="int64"))
+
+
+def _gain_bound(pairs: ir.Table, scales: dict[tuple[int, str], TransitionScale]) -> ir.FloatingValue:
+    per = {key: ibis.literal(float(sc.gain_bound), type="float64") for key, sc in scales.items()}
+    return _by_transition(pairs, per, ibis.literal(0.0, type="float64"))
+
+
+def _clamped_gain(pairs: ir.Table, bound: ir.FloatingValue) -> ir.FloatingValue:
+    """Current minus prior score, clamped to +/- the transition's gain bound (scale points)."""
+    gain = (pairs["scale_score"] - pairs["prior_score"]).cast("float64")
+    return ibis.least(ibis.greatest(gain, -bound), bound)
 
 
 def dp_growth_model(
@@ -165,17 +194,21 @@ def dp_growth_model(
     n, sum_gain, sum_gain_sq (scaled units).
     """
     scales = scales or transition_scales()
-    bounded = privacy.bound_contributions(pairs, max_pairs_per_student)
-    band, bound = _scales_of(bounded, scales)
-    g = _gain(bounded, bound) / np.where(bound > 0, bound, 1.0)
-    stats = bounded[["grade", "subject"]].assign(band=band, n=1, sum_gain=g, sum_gain_sq=g * g)
+    t = as_relation(pairs).select("student_key", "school_year", "grade", "subject", "scale_score", "prior_score")
+    kept = exact.bound(t, max_pairs_per_student)
+    bound = _gain_bound(kept, scales)
+    g = _clamped_gain(kept, bound) / ibis.cases((bound > 0, bound), else_=1.0)
+    scaled = kept.mutate(band=_band(kept, scales), _g=g)
+    stats = scaled.group_by(["grade", "subject", "band"]).aggregate(
+        n=scaled.count(), sum_gain=scaled["_g"].sum(), sum_gain_sq=(scaled["_g"] * scaled["_g"]).sum()
+    )
     keys: dict[str, list[object]] = {
         "grade": list(GROWTH_GRADES),
         "subject": list(schema.SUBJECTS),
         "band": list(PRIOR_BANDS),
     }
-    cells = privacy.full_domain(keys)
-    sums = cells.merge(stats.groupby(list(keys)).sum().reset_index(), on=list(keys), how="left").fillna(0)
+    sums = exact.on_domain(exact.aggregate(stats), keys, list(STATISTICS))
+    cells = sums[list(keys)]
     eps = epsilon / len(STATISTICS)
     k = max_pairs_per_student
     out = cells.copy()
@@ -246,17 +279,31 @@ def fit_models(
     return models
 
 
-def score_growth(pairs: pd.DataFrame, models: list[GrowthModel]) -> pd.DataFrame:
-    """Add each pair's residual (gain minus expected gain, scale points) and growth percentile (1-99)."""
-    expected = {(m.grade, m.subject, b): v for m in models for b, v in m.band_mean_gain.items()}
-    sigma = {(m.grade, m.subject): m.sigma for m in models}
-    band, bound = _scales_of(pairs, {(m.grade, m.subject): m.scale for m in models})
-    exp_gain = np.array(
-        [expected[(g, s, b)] for g, s, b in zip(pairs["grade"], pairs["subject"], band, strict=True)], dtype=float
-    )
-    sd = np.array([sigma[(g, s)] for g, s in zip(pairs["grade"], pairs["subject"], strict=True)], dtype=float)
-    residual = _gain(pairs, bound) - exp_gain
-    return pairs.assign(residual=residual, sgp=np.clip(np.round(100 * norm.cdf(residual / sd)), 1, 99))
+def score_growth(pairs: pd.DataFrame | ir.Table, models: list[GrowthModel]) -> ir.Table:
+    """Add each pair's ``residual`` (gain minus expected gain, scale points) and ``sgp_floor`` (a relation).
+
+    A pair's growth percentile is ``SGP = clip(round(100 * Phi(residual / sigma)), 1, 99)``;
+    ``sgp_floor`` is SGP rounded down to its public 5-point bin (:data:`SGP_EDGES`:
+    0, 5, ..., 95), which is all the noisy median needs. It is computed in the
+    engine without Phi: SGP >= e exactly when residual >= sigma * Phi^-1((e - 0.5) / 100).
+    """
+    scales = {(m.grade, m.subject): m.scale for m in models}
+    t = as_relation(pairs)
+    t = t.mutate(_band=_band(t, scales))
+    expected = {
+        (m.grade, m.subject): ibis.cases(*((t["_band"] == b, float(v)) for b, v in sorted(m.band_mean_gain.items())))
+        for m in models
+    }
+    sigma = {(m.grade, m.subject): ibis.literal(float(m.sigma), type="float64") for m in models}
+    residual = _clamped_gain(t, _gain_bound(t, scales)) - _by_transition(t, expected, ibis.literal(0.0))
+    sd = _by_transition(t, sigma, ibis.literal(1.0))
+    scored = t.mutate(residual=residual, _sd=sd)
+    cuts = [float(norm.ppf((e - 0.5) / 100)) for e in SGP_EDGES[1:-1]]
+    floor = None
+    for cut, step in zip(cuts, np.diff(SGP_EDGES[:-1]), strict=True):
+        term = (scored["residual"] >= scored["_sd"] * cut).cast("float64") * float(step)
+        floor = term if floor is None else floor + term
+    return scored.mutate(sgp_floor=floor).drop("_sd", "_band")
 
 
 def shrink_value_added(means: pd.DataFrame, residual_sd: float) -> pd.DataFrame:

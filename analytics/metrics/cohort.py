@@ -43,10 +43,13 @@ in4_open                no diploma in 4 years, 5th year not yet observed    den 
 
 from __future__ import annotations
 
+from typing import Any
+
+import ibis.expr.types as ir
 import pandas as pd
 
 from analytics import extract, schema
-from analytics.io import DataSource
+from analytics.engine import engine_of
 
 ACGR_CATEGORIES: tuple[str, ...] = (
     "grad4",
@@ -83,19 +86,24 @@ SAME_YEAR_RANK: tuple[tuple[str, int], ...] = (
 _REMOVING = ", ".join(f"'{e}'" for e in schema.COHORT_REMOVING_EXITS)
 
 
-def cohort_outcomes(source: DataSource, last_school_year: int | None = None) -> pd.DataFrame:
-    """One row per cohort student, including those removed from the adjusted cohort.
+def cohort_outcomes(source: Any, last_school_year: int | None = None) -> ir.Table:
+    """One row per cohort student, including those removed from the adjusted cohort (a relation on the engine).
 
+    ``source`` is an :class:`analytics.engine.Engine` or a loaded data source;
     ``last_school_year`` defaults to the extract's (:func:`analytics.extract.of`).
     Columns: student_key, cohort, expected_grad_year (= cohort + 3),
     grad_year (school year of the first diploma, or NA), removed_4yr (bool),
     acgr_category (one of :data:`ACGR_CATEGORIES`, or NA when the student is in
     neither adjusted cohort or the cohort's 4 years are not over),
-    acgr_school_id, acgr_district_id. Sorted by student_key.
+    acgr_school_id, acgr_district_id.
     """
     last = extract.of(source).require_years()[0] if last_school_year is None else int(last_school_year)
-    return source.sql(
-        f"""
+    return engine_of(source).relation(cohort_outcomes_sql(last))
+
+
+def cohort_outcomes_sql(last: int) -> str:
+    """The SQL (DuckDB dialect) of :func:`cohort_outcomes` for an extract whose last school year is ``last``."""
+    return f"""
         WITH hs AS (
             SELECT e.*, s.district_id
             FROM enrollments e JOIN schools s USING (school_id)
@@ -120,13 +128,13 @@ def cohort_outcomes(source: DataSource, last_school_year: int | None = None) -> 
             SELECT * FROM (
                 SELECT *, row_number() OVER (PARTITION BY student_key
                           ORDER BY school_year DESC, year_rank DESC, school_id ASC) AS pos
-                FROM ranked WHERE school_year <= cohort + 3) WHERE pos = 1
+                FROM ranked WHERE school_year <= cohort + 3) r4 WHERE pos = 1
         ),
         last5 AS (
             SELECT * FROM (
                 SELECT *, row_number() OVER (PARTITION BY student_key
                           ORDER BY school_year DESC, year_rank DESC, school_id ASC) AS pos
-                FROM ranked WHERE school_year <= cohort + 4) WHERE pos = 1
+                FROM ranked WHERE school_year <= cohort + 4) r5 WHERE pos = 1
         ),
         grads AS (
             SELECT student_key, min(school_year) AS grad_year FROM enrollments
@@ -159,9 +167,7 @@ def cohort_outcomes(source: DataSource, last_school_year: int | None = None) -> 
                CASE WHEN removed_4yr THEN school5 ELSE school4 END AS acgr_school_id,
                CASE WHEN removed_4yr THEN district5 ELSE district4 END AS acgr_district_id
         FROM joined
-        ORDER BY student_key
         """
-    )
 
 
 def observable(table: pd.DataFrame, last_school_year: int) -> pd.DataFrame:
@@ -176,14 +182,32 @@ def observable(table: pd.DataFrame, last_school_year: int) -> pd.DataFrame:
     return table[table["cohort"] + need <= last_school_year].reset_index(drop=True)
 
 
-def adjusted_cohort(source: DataSource) -> pd.DataFrame:
+def adjusted_cohort(source: Any) -> ir.Table:
     """Cohort students in the adjusted 4-year or 5-year cohort (whose 4 years are over), with their subgroups.
 
-    Columns: those of :func:`cohort_outcomes` plus the students table's
-    subgroup columns (sex, race_ethnicity, economically_disadvantaged,
+    A relation with the columns of :func:`cohort_outcomes` plus the students
+    table's subgroup columns (sex, race_ethnicity, economically_disadvantaged,
     english_learner, disability).
     """
-    outcomes = cohort_outcomes(source)
-    students = source.sql("SELECT * FROM students")
-    kept = outcomes[outcomes["acgr_category"].notna()]
-    return kept.merge(students, on="student_key", how="left").reset_index(drop=True)
+    return engine_of(source).relation(adjusted_cohort_sql(extract.of(source).require_years()[0]))
+
+
+def adjusted_cohort_sql(last: int) -> str:
+    """The SQL (DuckDB dialect) of :func:`adjusted_cohort`."""
+    columns = ", ".join(f"s.{c}" for c in SUBGROUP_COLUMNS)
+    return f"""
+        SELECT o.*, {columns}
+        FROM ({cohort_outcomes_sql(last)}) o
+        LEFT JOIN students s USING (student_key)
+        WHERE o.acgr_category IS NOT NULL
+        """
+
+
+#: The students table's columns that define subgroups (CEDS element names).
+SUBGROUP_COLUMNS: tuple[str, ...] = (
+    "sex",
+    "race_ethnicity",
+    "economically_disadvantaged",
+    "english_learner",
+    "disability",
+)

@@ -7,10 +7,13 @@ row per student), so each student sits in exactly one (district, year) cell.
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+from typing import Any
 
-from analytics.io import DataSource
+import ibis.expr.types as ir
+
+from analytics import extract
+from analytics.engine import engine_of
+from analytics.metrics import cohort
 
 #: Linkage categories of an adjusted-cohort student: SSN not provided (declined or never asked),
 #: provided but never found in Maine wage records, provided and found at least once.
@@ -22,9 +25,9 @@ MATCH_MEASURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 
 
-def ssn_collection_rows(source: DataSource) -> pd.DataFrame:
-    """One row per asked student: student_key, district_id, school_year, declined (bool)."""
-    return source.sql(
+def ssn_collection_rows(source: Any) -> ir.Table:
+    """One row per asked student: student_key, district_id, school_year, declined (bool). A relation."""
+    return engine_of(source).relation(
         """
         SELECT student_key, district_id, school_year, status = 'declined' AS declined
         FROM ssn_collection
@@ -32,24 +35,20 @@ def ssn_collection_rows(source: DataSource) -> pd.DataFrame:
     )
 
 
-def match_rows(source: DataSource, adjusted_cohort: pd.DataFrame) -> pd.DataFrame:
+def match_rows(source: Any) -> ir.Table:
     """One row per adjusted-cohort student: student_key, cohort, district_id, category (see MATCH_CATEGORIES)."""
-    linked = source.sql(
+    last = extract.of(source).require_years()[0]
+    return engine_of(source).relation(
+        f"""
+        WITH cov_cohort AS ({cohort.adjusted_cohort_sql(last)}),
+        cov_provided AS (SELECT DISTINCT student_key FROM ssn_collection WHERE status = 'provided'),
+        cov_found AS (SELECT DISTINCT student_key FROM wages WHERE wages > 0)
+        SELECT c.student_key, c.cohort, c.acgr_district_id AS district_id,
+               CASE WHEN p.student_key IS NULL THEN 'not_provided'
+                    WHEN f.student_key IS NULL THEN 'provided_not_found'
+                    ELSE 'provided_found' END AS category
+        FROM cov_cohort c
+        LEFT JOIN cov_provided p ON p.student_key = c.student_key
+        LEFT JOIN cov_found f ON f.student_key = c.student_key
         """
-        SELECT s.student_key, s.status = 'provided' AS provided,
-               EXISTS (SELECT 1 FROM wages w WHERE w.student_key = s.student_key AND w.wages > 0) AS found
-        FROM ssn_collection s
-        """
-    )
-    rows = adjusted_cohort[["student_key", "cohort", "acgr_district_id"]].merge(linked, on="student_key", how="left")
-    provided = rows["provided"].fillna(False).astype(bool)
-    found = rows["found"].fillna(False).astype(bool)
-    category = np.where(~provided, "not_provided", np.where(found, "provided_found", "provided_not_found"))
-    return pd.DataFrame(
-        {
-            "student_key": rows["student_key"],
-            "cohort": rows["cohort"],
-            "district_id": rows["acgr_district_id"],
-            "category": category,
-        }
     )

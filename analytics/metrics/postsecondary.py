@@ -30,12 +30,13 @@ histogram gives every rate below at one epsilon.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
-import pandas as pd
+import ibis.expr.types as ir
 
 from analytics import extract
-from analytics.io import DataSource
-from analytics.metrics.cohort import GRADUATE_CATEGORIES, cohort_outcomes
+from analytics.engine import engine_of
+from analytics.metrics.cohort import GRADUATE_CATEGORIES, SUBGROUP_COLUMNS, adjusted_cohort_sql
 
 TIMINGS = ("fall", "later")
 LEVELS = ("2-year", "4-year")
@@ -74,53 +75,56 @@ COLLEGE_MEASURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 COLLEGE_WINDOW_YEARS = 5
 
 
-def college_rows(source: DataSource) -> pd.DataFrame:
-    """One row per observable graduate: student_key, cohort, grad_year, acgr_district_id, acgr_school_id, category."""
-    cfg = extract.of(source)
-    last_post = int(cfg.require_years()[2])
-    grads = cohort_outcomes(source)
-    grads = grads[grads["acgr_category"].isin(GRADUATE_CATEGORIES)]
-    grads = grads[grads["cohort"] + COLLEGE_WINDOW_YEARS <= last_post]
-    first = source.sql(
-        f"""
-        WITH g AS (SELECT student_key, min(school_year) AS grad_year FROM enrollments
-                   WHERE exit_type = 'graduated' GROUP BY student_key),
-        window_terms AS (
-            SELECT p.*, g.grad_year,
-                   row_number() OVER (PARTITION BY p.student_key ORDER BY p.term_start,
-                       (p.institution_level = '4-year') DESC, p.in_state DESC, (p.control = 'public') DESC,
-                       p.institution_id NULLS LAST) AS pos
-            FROM postsecondary p JOIN g USING (student_key)
-            WHERE p.term_start >= make_date(g.grad_year, 7, 1)
-              AND p.term_start <= make_date(g.grad_year + 1, 10, 31)
+def college_sql(last_school_year: int, last_postsecondary_year: int) -> str:
+    """The SQL (DuckDB dialect) of :func:`college_rows`."""
+    graduates = ", ".join(f"'{c}'" for c in GRADUATE_CATEGORIES)
+    last_post = int(last_postsecondary_year)
+    return f"""
+        WITH col_grads AS (
+            SELECT * FROM ({adjusted_cohort_sql(last_school_year)}) c
+            WHERE c.acgr_category IN ({graduates}) AND c.cohort + {COLLEGE_WINDOW_YEARS} <= {last_post}
         ),
-        firsts AS (
+        col_diplomas AS (SELECT student_key, min(school_year) AS grad_year FROM enrollments
+              WHERE exit_type = 'graduated' GROUP BY student_key),
+        col_window_terms AS (
+            SELECT p.*, d.grad_year,
+                   row_number() OVER (PARTITION BY p.student_key ORDER BY p.term_start ASC,
+                       (p.institution_level = '4-year') DESC NULLS LAST, p.in_state DESC NULLS LAST,
+                       (p.control = 'public') DESC NULLS LAST, p.institution_id ASC NULLS LAST) AS pos
+            FROM postsecondary p JOIN col_diplomas d ON d.student_key = p.student_key
+            WHERE p.term_start >= make_date(d.grad_year, 7, 1)
+              AND p.term_start <= make_date(d.grad_year + 1, 10, 31)
+        ),
+        col_firsts AS (
             SELECT student_key, term_start AS first_term, institution_level AS level, in_state, grad_year,
-                   year(term_start - INTERVAL 6 MONTH) AS academic_year
-            FROM window_terms WHERE pos = 1
+                   year(term_start) - CASE WHEN month(term_start) < 7 THEN 1 ELSE 0 END AS academic_year
+            FROM col_window_terms WHERE pos = 1
+        ),
+        col_persisted AS (
+            SELECT f.student_key,
+                   max(CASE WHEN q.term_start >= make_date(f.academic_year + 1, 7, 1)
+                             AND q.term_start < make_date(f.academic_year + 2, 7, 1) THEN 1 ELSE 0 END) AS next_year
+            FROM col_firsts f JOIN postsecondary q ON q.student_key = f.student_key
+            GROUP BY f.student_key
+        ),
+        col_first_terms AS (
+            SELECT f.student_key, f.level, f.in_state, f.first_term <= make_date(f.grad_year, 10, 31) AS by_oct31,
+                   CASE WHEN p.next_year = 1 THEN 'persisted'
+                        WHEN f.academic_year + 2 > {last_post} THEN 'open' ELSE 'left' END AS persisted
+            FROM col_firsts f LEFT JOIN col_persisted p ON p.student_key = f.student_key
         )
-        SELECT f.student_key, f.level, f.in_state,
-               f.first_term <= make_date(f.grad_year, 10, 31) AS by_oct31,
-               CASE WHEN EXISTS (
-                   SELECT 1 FROM postsecondary q WHERE q.student_key = f.student_key
-                   AND q.term_start >= make_date(f.academic_year + 1, 7, 1)
-                   AND q.term_start < make_date(f.academic_year + 2, 7, 1)
-               ) THEN 'persisted' WHEN f.academic_year + 2 > {last_post} THEN 'open' ELSE 'left' END AS persisted
-        FROM firsts f
+        SELECT gr.student_key, gr.cohort, gr.grad_year, gr.acgr_district_id, gr.acgr_school_id,
+               {", ".join(f"gr.{c}" for c in SUBGROUP_COLUMNS)},
+               CASE WHEN t.level IS NULL THEN 'none'
+                    ELSE (CASE WHEN t.by_oct31 THEN 'fall' ELSE 'later' END) || '|' || t.level || '|'
+                         || (CASE WHEN t.in_state THEN 'in_state' ELSE 'out_of_state' END) || '|' || t.persisted
+               END AS category
+        FROM col_grads gr LEFT JOIN col_first_terms t ON t.student_key = gr.student_key
         """
-    )
-    rows = grads.merge(first, on="student_key", how="left")
-    enrolled = rows["level"].notna()
-    category = (
-        rows["by_oct31"].map({True: "fall", False: "later"}).astype(object)
-        + "|"
-        + rows["level"].astype(object)
-        + "|"
-        + rows["in_state"].map({True: "in_state", False: "out_of_state"}).astype(object)
-        + "|"
-        + rows["persisted"].astype(object)
-    )
-    rows["category"] = category.where(enrolled, "none")
-    return rows[["student_key", "cohort", "grad_year", "acgr_district_id", "acgr_school_id", "category"]].reset_index(
-        drop=True
-    )
+
+
+def college_rows(source: Any) -> ir.Table:
+    """One row per observable graduate, a relation: student_key, cohort, grad_year, acgr_district_id,
+    acgr_school_id, the subgroup columns, category (see :data:`COLLEGE_CATEGORIES`)."""
+    last_school, _, last_post = extract.of(source).require_years()
+    return engine_of(source).relation(college_sql(int(last_school), int(last_post)))

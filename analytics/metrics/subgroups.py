@@ -7,9 +7,12 @@ student, and the noise is scaled to that bound.
 
 from __future__ import annotations
 
+import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
 from analytics import schema
+from analytics.engine import as_relation
 
 FAMILIES: dict[str, str] = {
     "sex": "Sex",
@@ -33,18 +36,23 @@ SUBGROUPS: tuple[str, ...] = (
 ROWS_PER_STUDENT = len(FAMILIES)
 
 
-def expand_subgroups(rows: pd.DataFrame) -> pd.DataFrame:
-    """One copy of each row per subgroup family, with a ``subgroup`` label column.
+def expand_subgroups(rows: pd.DataFrame | ir.Table) -> ir.Table:
+    """One copy of each row per subgroup family, with a ``subgroup`` label column (a relation on the engine).
 
     ``rows`` must carry the students table's subgroup columns.
 
     >>> df = pd.DataFrame({"student_key": ["K1"], "sex": ["F"], "race_ethnicity": ["Asian"],
     ...                    "economically_disadvantaged": [True], "english_learner": [False], "disability": [False]})
-    >>> expand_subgroups(df)["subgroup"].tolist()[:2]
-    ['Sex: F', 'Race/ethnicity: Asian']
+    >>> sorted(execute(expand_subgroups(df))["subgroup"])[:2]
+    ['Disability (IDEA): no', 'Economically disadvantaged: yes']
     """
+    t = as_relation(rows)
     parts = []
     for col, label in FAMILIES.items():
-        values = rows[col].map(_BOOL_LABEL) if rows[col].dtype == bool else rows[col].astype(str)
-        parts.append(rows.assign(subgroup=label + ": " + values))
-    return pd.concat(parts, ignore_index=True)
+        v = t[col]
+        if v.type().is_boolean():
+            text = ibis.cases((v, _BOOL_LABEL[True]), (~v, _BOOL_LABEL[False]), else_=ibis.null("string"))
+        else:
+            text = v.cast("string")
+        parts.append(t.mutate(subgroup=ibis.literal(f"{label}: ") + text))
+    return ibis.union(*parts, distinct=False)

@@ -32,13 +32,14 @@ qualifying employed, in 2024 dollars (CPI-U annual averages, BLS CUUR0000SA0).
 from __future__ import annotations
 
 import functools
+from typing import Any
 
-import numpy as np
+import ibis.expr.types as ir
 import pandas as pd
 
 from analytics import config, extract, schema
-from analytics.io import DataSource
-from analytics.metrics.cohort import adjusted_cohort
+from analytics.engine import engine_of
+from analytics.metrics.cohort import SUBGROUP_COLUMNS, adjusted_cohort_sql
 from analytics.privacy import Bins
 
 YEARS_OUT: tuple[int, ...] = (1, 3, 5)
@@ -86,66 +87,103 @@ def cpi_factors() -> dict[int, float]:
     return {int(y): base / float(v) for y, v in zip(cpi["year"], cpi["cpi_u_annual_avg"], strict=True)}
 
 
-def workforce_rows(source: DataSource) -> pd.DataFrame:
+def _lit(value: object) -> str:
+    """A SQL literal for a public constant (a year, a factor, a sector name)."""
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(float(value)) if isinstance(value, float) else str(int(value))  # type: ignore[call-overload]
+
+
+def workforce_sql(last_school_year: int, last_wage_year: int) -> str:
+    """The SQL (DuckDB dialect) of :func:`workforce_rows`."""
+    years = " UNION ALL ".join(f"SELECT {k} AS years_out" for k in YEARS_OUT)
+    cpi = " ".join(f"WHEN {y} THEN {_lit(f)}" for y, f in sorted(cpi_factors().items()))
+    sectors = " ".join(f"WHEN {_lit(code)} THEN {_lit(name)}" for code, name in schema.NAICS_SECTORS.items())
+    return f"""
+        WITH wf_students AS ({adjusted_cohort_sql(last_school_year)}),
+        wf_paths AS ({postsecondary_path_sql()}),
+        wf_matched AS (SELECT DISTINCT student_key FROM ssn_collection WHERE status = 'provided'),
+        wf_main_employer AS (
+            SELECT student_key, year, naics2 FROM (
+                SELECT student_key, year, naics2,
+                       row_number() OVER (PARTITION BY student_key, year
+                                          ORDER BY wages DESC, quarter DESC, naics2 ASC NULLS LAST) AS pos
+                FROM wages) m
+            WHERE pos = 1
+        ),
+        wf_annual AS (
+            SELECT w.student_key, w.year,
+                   sum(CASE WHEN w.wages > 0 THEN 1 ELSE 0 END) AS quarters, sum(w.wages) AS wages_nominal
+            FROM wages w GROUP BY w.student_key, w.year
+        ),
+        wf_student_years AS (
+            SELECT s.*, y.years_out, s.cohort + 3 + y.years_out AS year, coalesce(p.path, 'none') AS path,
+                   m.student_key IS NOT NULL AS matched
+            FROM wf_students s
+            CROSS JOIN ({years}) y
+            LEFT JOIN wf_paths p ON p.student_key = s.student_key
+            LEFT JOIN wf_matched m ON m.student_key = s.student_key
+            WHERE s.cohort + 3 + y.years_out <= {int(last_wage_year)}
+        ),
+        wf_joined AS (
+            SELECT sy.*, coalesce(a.quarters, 0) AS quarters, coalesce(a.wages_nominal, 0.0) AS wages_nominal,
+                   e.naics2
+            FROM wf_student_years sy
+            LEFT JOIN wf_annual a ON a.student_key = sy.student_key AND a.year = sy.year
+            LEFT JOIN wf_main_employer e ON e.student_key = sy.student_key AND e.year = sy.year
+        ),
+        wf_classified AS (
+            SELECT j.*,
+                   j.matched AND j.quarters >= 2 AND j.wages_nominal >= {EMPLOYMENT_THRESHOLD_USD!r} AS qualifying
+            FROM wf_joined j
+        )
+        SELECT student_key, cohort, years_out, year, acgr_district_id, acgr_school_id,
+               {", ".join(SUBGROUP_COLUMNS)}, path, matched, quarters, wages_nominal,
+               wages_nominal * (CASE year {cpi} ELSE NULL END) AS earnings_2024,
+               CASE WHEN NOT matched THEN 'unmatched'
+                    WHEN quarters = 0 THEN 'no_wages'
+                    WHEN NOT qualifying THEN 'some_wages'
+                    WHEN quarters < 4 THEN 'qualifying_part'
+                    ELSE 'qualifying_full' END AS category,
+               CASE WHEN qualifying THEN (CASE naics2 {sectors} ELSE NULL END) ELSE NULL END AS sector
+        FROM wf_classified
+        """
+
+
+def workforce_rows(source: Any) -> ir.Table:
     """One row per (adjusted-cohort student, years out) whose year is within the extract's last wage year.
 
-    Columns: student_key, cohort, years_out, year, acgr_district_id, subgroup
-    columns, path, matched (bool), quarters (with wages), wages_nominal,
-    earnings_2024 (annual, 2024 dollars), category (see module doc), sector
-    (of the employer paying most in the year, for the qualifying employed).
+    A relation with the columns student_key, cohort, years_out, year,
+    acgr_district_id, acgr_school_id, subgroup columns, path, matched (bool),
+    quarters (with wages), wages_nominal, earnings_2024 (annual, 2024 dollars),
+    category (see module doc), sector (of the employer paying most in the year,
+    for the qualifying employed).
     """
-    last_wage_year = extract.of(source).require_years()[1]
-    students = adjusted_cohort(source)
-    path = postsecondary_path(source)
-    students = students.merge(path, on="student_key", how="left")
-    students["path"] = students["path"].fillna("none")
-    matched = source.sql("SELECT student_key FROM ssn_collection WHERE status = 'provided'")["student_key"]
-    annual = source.sql(
-        """
-        SELECT student_key, year, count(*) FILTER (WHERE wages > 0) AS quarters, sum(wages) AS wages_nominal,
-               arg_max(naics2, [wages, quarter]) AS naics2
-        FROM wages GROUP BY student_key, year
-        """
-    )
-    frames = []
-    for k in YEARS_OUT:
-        f = students.assign(years_out=k, year=students["cohort"] + 3 + k)
-        frames.append(f[f["year"] <= last_wage_year])
-    rows = pd.concat(frames, ignore_index=True).merge(annual, on=["student_key", "year"], how="left")
-    rows["matched"] = rows["student_key"].isin(set(matched))
-    rows["quarters"] = rows["quarters"].fillna(0).astype(int)
-    rows["wages_nominal"] = rows["wages_nominal"].fillna(0.0)
-    qualifying = (rows["quarters"] >= 2) & (rows["wages_nominal"] >= EMPLOYMENT_THRESHOLD_USD)
-    rows["category"] = np.select(
-        [~rows["matched"], rows["quarters"] == 0, ~qualifying, rows["quarters"] < 4],
-        ["unmatched", "no_wages", "some_wages", "qualifying_part"],
-        default="qualifying_full",
-    )
-    factors = cpi_factors()
-    rows["earnings_2024"] = rows["wages_nominal"] * rows["year"].map(factors).astype(float)
-    rows["sector"] = rows["naics2"].map(schema.NAICS_SECTORS)
-    rows.loc[~qualifying | ~rows["matched"], "sector"] = None
-    return rows.drop(columns=["naics2"])
+    last_school, last_wage, _ = extract.of(source).require_years()
+    return engine_of(source).relation(workforce_sql(int(last_school), int(last_wage)))
 
 
-def postsecondary_path(source: DataSource) -> pd.DataFrame:
+def postsecondary_path(source: Any) -> ir.Table:
+    """Each cohort student's path (see :func:`postsecondary_path_sql`), a relation: student_key, path."""
+    return engine_of(source).relation(postsecondary_path_sql())
+
+
+def postsecondary_path_sql() -> str:
     """Each cohort student's path: '4-year' or '2-year' enrolment within 16 months after expected graduation.
 
     The window runs from July 1 of the expected graduation year to October 31 of
     the next year. A student with both levels counts as '4-year'. Columns:
-    student_key, path (students with no enrolment are absent).
+    student_key, path (students with no enrolment are absent). SQL in the DuckDB dialect.
     """
-    return source.sql(
-        """
-        WITH c AS (
+    return """
+        WITH path_cohorts AS (
             SELECT DISTINCT student_key, cohort + 3 AS grad_year FROM (
                 SELECT student_key, arg_min(school_year - (grade - 9), school_year * 100 + grade) AS cohort
-                FROM enrollments WHERE grade BETWEEN 9 AND 12 GROUP BY student_key)
+                FROM enrollments WHERE grade BETWEEN 9 AND 12 GROUP BY student_key) f
         )
         SELECT p.student_key,
                CASE WHEN bool_or(p.institution_level = '4-year') THEN '4-year' ELSE '2-year' END AS path
-        FROM postsecondary p JOIN c USING (student_key)
+        FROM postsecondary p JOIN path_cohorts c USING (student_key)
         WHERE p.term_start >= make_date(c.grad_year, 7, 1) AND p.term_start <= make_date(c.grad_year + 1, 10, 31)
         GROUP BY p.student_key
         """
-    )

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from analytics import catalog, queries
+from analytics.engine import as_relation, execute
 from analytics.metrics import assessment, cohort, postsecondary, workforce
 from analytics.validate import Dataset, load_dataset
 from tests.helpers import paper_tables, write_dataset
@@ -117,7 +118,7 @@ def test_case2_same_year_transfer_and_diploma(tmp_path: Path) -> None:
     _enrol(tables, rows)
     answers = []
     for ds in _twice(tmp_path, tables):
-        out = cohort.cohort_outcomes(ds.source).set_index("student_key").loc[keys]
+        out = execute(cohort.cohort_outcomes(ds.source)).set_index("student_key").loc[keys]
         assert (out["acgr_category"] == "grad4").all()  # 200 of 200 graduated
         assert (out["acgr_school_id"] == "H1").all()  # credited to the diploma school
         assert not out["removed_4yr"].any()
@@ -158,15 +159,15 @@ def test_case3_return_in_year_five_joins_the_five_year_cohort(tmp_path: Path) ->
         ignore_index=True,
     )
     for ds in _twice(tmp_path, tables):
-        out = cohort.cohort_outcomes(ds.source).set_index("student_key").loc[key]
+        out = execute(cohort.cohort_outcomes(ds.source)).set_index("student_key").loc[key]
         assert out["acgr_category"] == "returned_grad5" and out["acgr_school_id"] == "H2"
         state = _table(ds, "graduation_by_cohort")
         # cohort 2011: 4-year unchanged at 4/8 (the student is not in it); 5-year: 6/8 -> 7/9
         assert _value(state, "acgr_4yr", cohort=2011) == pytest.approx(4 / 8)
         assert _value(state, "acgr_5yr", cohort=2011) == pytest.approx(7 / 9)
-        college = postsecondary.college_rows(ds.source).set_index("student_key")
+        college = execute(postsecondary.college_rows(ds.source)).set_index("student_key")
         assert college.loc[key, "category"] == "fall|2-year|in_state|open"
-        work = workforce.workforce_rows(ds.source)
+        work = execute(workforce.workforce_rows(ds.source))
         assert key in set(work["student_key"])  # in the workforce population, as unmatched-or-not
 
 
@@ -187,7 +188,7 @@ def test_case4_co_enrolment_is_accepted_and_the_four_year_college_sets_the_level
     )
     tables["postsecondary"] = pd.concat([tables["postsecondary"], co], ignore_index=True)
     for ds in _twice(tmp_path, tables):
-        rows = postsecondary.college_rows(ds.source).set_index("student_key")
+        rows = execute(postsecondary.college_rows(ds.source)).set_index("student_key")
         # three rows on 2014-10-31: 4-year beats 2-year, then in-state beats out-of-state
         assert rows.loc[a, "category"] == "fall|4-year|in_state|persisted"
 
@@ -270,5 +271,6 @@ def test_case5_declared_score_scales_set_the_growth_bands() -> None:
     pairs = pd.DataFrame(
         {"grade": [5, 5], "subject": ["math", "math"], "prior_score": [2050.0, 2950.0], "scale_score": [2100.0, 2800.0]}
     )
-    band, bound = assessment._scales_of(pairs, sc)
-    assert band.tolist() == [0, 9] and np.allclose(bound, 120.0)
+    t = as_relation(pairs)
+    got = execute(t.select(band=assessment._band(t, sc), bound=assessment._gain_bound(t, sc)))
+    assert got["band"].tolist() == [0, 9] and np.allclose(got["bound"], 120.0)

@@ -23,6 +23,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from analytics import extract
+from analytics.engine import execute
 from analytics.metrics import assessment, cohort, postsecondary, workforce
 from analytics.release import Release, load_release
 from analytics.synth import generate
@@ -75,7 +76,7 @@ def _coverage(estimate: pd.Series, truth: pd.Series, moe: pd.Series) -> float:
 # ---------------------------------------------------------------------------
 def _outcomes(folder: Path) -> tuple[Dataset, pd.DataFrame]:
     ds = load_dataset(folder)
-    return ds, cohort.cohort_outcomes(ds.source)
+    return ds, execute(cohort.cohort_outcomes(ds.source))
 
 
 def test_cohorts_categories_removal_and_attribution_match_the_truth(exact: tuple[Path, pd.DataFrame]) -> None:
@@ -146,7 +147,7 @@ def test_rates_from_the_metric_equal_the_rates_from_the_truth(exact: tuple[Path,
 def test_first_college_enrolment_of_co_enrolled_graduates(exact: tuple[Path, pd.DataFrame]) -> None:
     folder, truth = exact
     ds = load_dataset(folder)
-    rows = postsecondary.college_rows(ds.source).merge(truth, on="student_key", suffixes=("", "_truth"))
+    rows = execute(postsecondary.college_rows(ds.source)).merge(truth, on="student_key", suffixes=("", "_truth"))
     assert _flag(rows, "co_enrolled").sum() > 0
     enrolled = rows["category"] != "none"
     assert (enrolled == rows["college_level"].notna()).all()
@@ -161,7 +162,7 @@ def test_workforce_and_top_coded_earnings_match_the_truth(exact: tuple[Path, pd.
     folder, truth = exact
     ds = load_dataset(folder)
     last_wage = extract.of(ds.source).require_years()[1]
-    rows = workforce.workforce_rows(ds.source)
+    rows = execute(workforce.workforce_rows(ds.source))
     population = truth[truth["acgr_category"].notna()]
     assert set(rows["student_key"]) <= set(population["student_key"])
     assert (rows["year"] <= last_wage).all()
@@ -184,7 +185,7 @@ def test_workforce_and_top_coded_earnings_match_the_truth(exact: tuple[Path, pd.
 def test_every_test_counts(exact: tuple[Path, pd.DataFrame]) -> None:
     folder, truth = exact
     ds = load_dataset(folder)
-    tests = assessment.assessment_rows(ds.source)
+    tests = execute(assessment.assessment_rows(ds.source))
     assert len(tests) == int(truth["n_tests"].sum())
     per_student = tests.groupby("student_key").size()
     assert per_student.max() <= assessment.MAX_TESTS_PER_STUDENT  # the bound drops no test

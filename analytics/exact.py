@@ -1,0 +1,199 @@
+"""Exact aggregates, computed inside the engine: contribution bounding and histograms over public domains.
+
+This is the first seam of every noisy table (exact aggregates -> mechanism ->
+post-processing -> release). Each function takes a relation of per-student rows
+(an Ibis table on the configured engine, or a pandas frame for small inputs),
+bounds every student's contribution inside the engine, aggregates there, and
+returns only the aggregated cells as pandas, laid over the full public domain so
+empty cells are present (with 0) and keys outside the public lists are dropped.
+
+Contribution bounding (:func:`bound`) keeps at most ``max_rows`` rows per
+student, chosen by a fixed hash order of the row's own content (MD5 of a
+canonical text of its values), so whether a row survives depends only on that
+student's rows: adding or removing another student never changes it
+(neighbour-stable), and DuckDB and Spark keep the same rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator, Mapping, Sequence
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from analytics.engine import as_relation, execute
+
+Domains = Mapping[str, Sequence[object]]
+_log: contextvars.ContextVar[list[pd.DataFrame] | None] = contextvars.ContextVar("exact_log", default=None)
+#: Floats enter the bounding hash rounded to this many decimals, so engines that print floats differently agree.
+_FLOAT_DIGITS = 6
+
+
+@contextlib.contextmanager
+def recording() -> Iterator[list[pd.DataFrame]]:
+    """Collect every exact aggregate computed inside the block, in order (for engine parity checks).
+
+    The frames are exact (no noise): use only in tests and benchmarks, never publish them.
+    """
+    log: list[pd.DataFrame] = []
+    token = _log.set(log)
+    try:
+        yield log
+    finally:
+        _log.reset(token)
+
+
+def aggregate(expr: ir.Table) -> pd.DataFrame:
+    """Run an aggregating relation on its engine and return the (small) result as pandas."""
+    out = execute(expr)
+    log = _log.get()
+    if log is not None:
+        log.append(out.copy())
+    return out
+
+
+def _text(value: ir.Value) -> ir.StringValue:
+    """One text per value, the same on every engine (booleans and integers as digits, floats fixed-point)."""
+    dtype = value.type()
+    if dtype.is_boolean():
+        text = value.cast("int8").cast("string")
+    elif dtype.is_integer():
+        text = value.cast("int64").cast("string")
+    elif dtype.is_floating() or dtype.is_decimal():
+        text = (value.cast("float64") * 10**_FLOAT_DIGITS).round().cast("int64").cast("string")
+    else:
+        text = value.cast("string")
+    return text.fill_null("~")
+
+
+def canonical_text(rows: ir.Table, columns: Sequence[str] | None = None) -> ir.StringValue:
+    """The row's values as one text, columns in name order, separated by ``|``."""
+    names = sorted(columns if columns is not None else rows.columns)
+    return ibis.literal("|").join([_text(rows[c]) for c in names])
+
+
+def bound(rows: pd.DataFrame | ir.Table, max_rows: int, key: str = "student_key") -> ir.Table:
+    """Keep at most ``max_rows`` rows per ``key`` (a lazy relation).
+
+    Rows are ranked within each student by the MD5 of their canonical text (ties,
+    identical rows, by the text itself) and the first ``max_rows`` are kept.
+    Raises ValueError when ``max_rows`` < 1 or ``key`` is not a column.
+
+    >>> df = pd.DataFrame({"student_key": ["a", "a", "a", "b"], "v": [1, 2, 3, 4]})
+    >>> len(execute(bound(df, max_rows=2)))
+    3
+    """
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be at least 1, got {max_rows}")
+    t = as_relation(rows)
+    if key not in t.columns:
+        raise ValueError(f"rows lack the column {key!r} that identifies a student")
+    text = canonical_text(t)
+    order = ibis.window(group_by=t[key], order_by=[text.hexdigest("md5"), text])
+    ranked = t.mutate(_pos=ibis.row_number().over(order))
+    return ranked.filter(ranked["_pos"] < max_rows).drop("_pos")
+
+
+def full_domain(domains: Domains) -> pd.DataFrame:
+    """All combinations of the public group keys, in a fixed order.
+
+    >>> full_domain({"a": [1, 2], "b": ["x"]}).values.tolist()
+    [[1, 'x'], [2, 'x']]
+    """
+    index = pd.MultiIndex.from_product([list(v) for v in domains.values()], names=list(domains))
+    return index.to_frame(index=False)
+
+
+def on_domain(counted: pd.DataFrame, domains: Domains, columns: Sequence[str]) -> pd.DataFrame:
+    """Lay aggregated ``columns`` of ``counted`` over the full domain: missing cells get 0, others are dropped."""
+    cells = full_domain(domains)
+    keys = list(domains)
+    if counted.empty:
+        return cells.assign(**{c: 0 for c in columns})
+    got = counted[[*keys, *columns]].copy()
+    for k in keys:  # the engine's key types (int32, bool, str) aligned to the public list's
+        got[k] = _aligned(got[k], cells[k])
+    out = cells.merge(got, on=keys, how="left")
+    for c in columns:
+        out[c] = out[c].fillna(0)
+    return out
+
+
+def _aligned(values: pd.Series, like: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(like):
+        return values.astype("boolean").astype(object)
+    if pd.api.types.is_integer_dtype(like):
+        return pd.to_numeric(values, errors="coerce").astype("Int64")
+    if pd.api.types.is_float_dtype(like):
+        return pd.to_numeric(values, errors="coerce")
+    return values.astype(object).where(values.notna(), None).map(lambda v: v if v is None else str(v))
+
+
+def counts(rows: pd.DataFrame | ir.Table, keys: Sequence[str], max_rows: int, key: str = "student_key") -> pd.DataFrame:
+    """Rows per combination of ``keys`` after bounding each student to ``max_rows`` rows (present cells only).
+
+    Result: the key columns and ``n`` (int64). Use :func:`on_domain` to lay it over a public domain.
+    """
+    t = as_relation(rows).select(key, *keys)
+    kept = bound(t, max_rows, key)
+    out = aggregate(kept.group_by(list(keys)).aggregate(n=kept.count()))
+    out["n"] = out["n"].astype("int64")
+    return out
+
+
+def histogram(
+    rows: pd.DataFrame | ir.Table,
+    domains: Domains,
+    category: str,
+    categories: Sequence[object],
+    max_rows: int,
+    key: str = "student_key",
+) -> pd.DataFrame:
+    """Students per (cell, category), each student bounded to ``max_rows`` rows across all cells.
+
+    Result: one row per (cell, category) of the public domain, in
+    :func:`full_domain` order (categories fastest), with ``n`` (int64).
+    """
+    full = {**domains, category: list(categories)}
+    out = on_domain(counts(rows, list(full), max_rows, key), full, ["n"])
+    out["n"] = out["n"].astype("int64")
+    return out
+
+
+def clamped_sums(
+    rows: pd.DataFrame | ir.Table,
+    domains: Domains,
+    value: str,
+    lower: float,
+    upper: float,
+    max_rows: int,
+    key: str = "student_key",
+) -> pd.DataFrame:
+    """Per cell: rows ``n`` and the sum ``s`` of ``value`` clamped to [lower, upper], after bounding.
+
+    Result: the full domain with ``n`` (int64) and ``s`` (float).
+    """
+    t = as_relation(rows).select(key, *domains, value)
+    kept = bound(t, max_rows, key)
+    clamped = kept[value].cast("float64").clip(lower=lower, upper=upper)
+    agg = kept.group_by(list(domains)).aggregate(n=kept.count(), s=clamped.sum())
+    out = on_domain(aggregate(agg), domains, ["n", "s"])
+    return out.assign(n=out["n"].astype("int64"), s=out["s"].astype(float))
+
+
+def bin_index(value: ir.NumericValue, edges: Sequence[float], n_bins: int) -> ir.IntegerValue:
+    """Bin of ``value`` over ascending ``edges``, clamped into bins 0..n_bins-1 (as :meth:`privacy.Bins.assign`).
+
+    The index is the number of interior edges ``edges[1:n_bins]`` at or below the value.
+    """
+    inner = [float(e) for e in edges[1:n_bins]]
+    if not inner:
+        return ibis.literal(0, type="int64")
+    terms = [(value >= e).cast("int64").fill_null(0) for e in inner]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
