@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from analytics import config
 from analytics.auth import User
@@ -78,6 +79,33 @@ def _principal(args: argparse.Namespace, *, steward: bool) -> User:
     return user
 
 
+def _engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default=None,
+        help="engine for the exact work (default: $ANALYTICS_ENGINE, else duckdb; docs/scale.md)",
+    )
+    p.add_argument(
+        "--spark-master",
+        default=None,
+        help="Spark master URL for --engine spark (default: $ANALYTICS_SPARK_MASTER, else local[2])",
+    )
+
+
+def _engine(args: argparse.Namespace) -> Any:
+    from dataclasses import replace
+
+    from analytics.engine import EngineConfig
+
+    cfg = EngineConfig.from_env()
+    if args.engine:
+        cfg = replace(cfg, kind=args.engine)
+    if args.spark_master:
+        cfg = replace(cfg, spark_master=args.spark_master)
+    return cfg
+
+
 def _release(args: argparse.Namespace) -> int:
     from analytics.release import build_release
 
@@ -86,7 +114,9 @@ def _release(args: argparse.Namespace) -> int:
 
     user = _principal(args, steward=True)
     started = time.perf_counter()
-    result = build_release(Path(args.dataset), Path(args.out), user=user, epsilon=args.epsilon, progress=progress)
+    result = build_release(
+        Path(args.dataset), Path(args.out), user=user, epsilon=args.epsilon, progress=progress, engine=_engine(args)
+    )
     seconds = time.perf_counter() - started
     state = "already published (nothing written)" if result.already_existed else "written"
     manifest = json.loads((result.release_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -269,7 +299,7 @@ def _query(args: argparse.Namespace) -> int:
     user = _principal(args, steward=False)
     dataset = load_dataset(Path(args.dataset))
     ledger = Ledger.default()
-    ctx = BuildContext(dataset.source)
+    ctx = BuildContext(dataset.source, engine=_engine(args))
     req = req.canonical(ctx)
     attached = lineage.resolve(ledger, dataset.source, dataset.path)
     free = query_key(req.query()) in ledger.answered(attached.lineage, attached.extract_id, user.budget_scope)
@@ -377,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"total privacy loss of the release (default {_default_release_epsilon():g})",
     )
     _signin_args(p, "the steward building the release")
+    _engine_args(p)
     p.set_defaults(handler=_release)
 
     p = sub.add_parser("design", help="the release design: total privacy loss against margins, before spending")
@@ -472,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epsilon", type=float, required=True)
     p.add_argument("--out", required=True, help="output path without suffix: writes .csv, .parquet, .json")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _engine_args(p)
     p.set_defaults(handler=_query)
 
     p = sub.add_parser("report", help="the annual SLDS grant report package (xlsx, CSV zip, PDF) of a release")
@@ -507,6 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from analytics.auth import AuthError
     from analytics.builder import RequestError
+    from analytics.engine import EngineError
     from analytics.ledger import LedgerError
     from analytics.validate import DataValidationError
 
@@ -521,7 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
-    except (CliError, AuthError, LedgerError, RequestError, DataValidationError) as exc:
+    except (CliError, AuthError, LedgerError, RequestError, DataValidationError, EngineError) as exc:
         print(f"Refused: {exc}" if not str(exc).startswith("Refused") else exc, file=sys.stderr)
         return 1
     except (ValueError, TypeError) as exc:

@@ -39,6 +39,8 @@ import pandas as pd
 import pyarrow as pa
 from ibis.backends.duckdb import Backend as _IbisDuckDB
 
+from analytics.io import duckdb_size
+
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
 #: The SQL dialect metric definitions are written in.
 DIALECT = "duckdb"
@@ -55,8 +57,8 @@ class EngineConfig:
     ``kind`` is ``'duckdb'`` or ``'spark'``; ``spark_master`` a Spark master URL
     (``local[2]``, ``spark://host:7077``, ``yarn``); ``spark_staging`` the folder
     where validated tables are written as Parquet for Spark to read;
-    ``duckdb_memory_limit`` DuckDB's memory limit (e.g. ``'3GB'``; default: DuckDB's,
-    80% of RAM).
+    ``duckdb_memory_limit`` DuckDB's memory limit for this build (e.g. ``'3GB'``; default: the
+    dataset database's, :data:`analytics.io.DEFAULT_DUCKDB_MEMORY`).
     """
 
     kind: str = "duckdb"
@@ -126,8 +128,10 @@ class _DuckDBBackend(_IbisDuckDB):
 
 
 def duckdb_backend(con: duckdb.DuckDBPyConnection | None = None) -> Any:
-    """An Ibis DuckDB backend over ``con`` (a new in-memory database when None)."""
-    return _DuckDBBackend.from_connection(con if con is not None else duckdb.connect(":memory:"))
+    """An Ibis DuckDB backend over ``con`` (a new in-memory database when None), with no progress bar."""
+    con = con if con is not None else duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")
+    return _DuckDBBackend.from_connection(con)
 
 
 @functools.lru_cache(maxsize=1)
@@ -168,7 +172,7 @@ class Engine:
         con = source.connection
         if cfg.kind == "duckdb":
             if cfg.duckdb_memory_limit:
-                con.execute(f"SET memory_limit = '{_setting(cfg.duckdb_memory_limit)}'")
+                con.execute(f"SET memory_limit = '{duckdb_size(cfg.duckdb_memory_limit)}'")
             engine = cls(duckdb_backend(con), "duckdb", source.tables())
         else:
             engine = _spark_engine(con, source.tables(), cfg)
@@ -237,24 +241,6 @@ def engine_of(source: Any) -> Engine:
     return engine
 
 
-def _setting(value: str) -> str:
-    """A DuckDB size setting, checked to be digits and a unit (never SQL)."""
-    text = value.strip().upper().replace(" ", "")
-    digits = text.rstrip("KMGTIB")
-    if not digits.replace(".", "", 1).isdigit() or text[len(digits) :] not in {
-        "KB",
-        "MB",
-        "GB",
-        "TB",
-        "KIB",
-        "MIB",
-        "GIB",
-        "TIB",
-    }:
-        raise EngineError(f"ANALYTICS_DUCKDB_MEMORY must be a size such as 3GB, not {value!r}")
-    return text
-
-
 _counter = iter(range(1 << 62))
 
 
@@ -306,7 +292,7 @@ def _spark_session(master: str) -> Any:
             .config("spark.ui.enabled", "false")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.ansi.enabled", "false")
-            .config("spark.sql.shuffle.partitions", os.environ.get("ANALYTICS_SPARK_PARTITIONS", "8"))
+            .config("spark.sql.shuffle.partitions", os.environ.get("ANALYTICS_SPARK_PARTITIONS", _partitions(master)))
         )
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
@@ -317,6 +303,14 @@ def _spark_session(master: str) -> Any:
             "(apt-get install openjdk-17-jre-headless) and, for a cluster, a reachable master URL "
             "(ANALYTICS_SPARK_MASTER)."
         ) from None
+
+
+def _partitions(master: str) -> str:
+    """Shuffle partitions: one per local core (small tables, few tasks), Spark's usual 200 on a cluster."""
+    if master.startswith("local"):
+        inside = master[master.find("[") + 1 : master.find("]")] if "[" in master else "1"
+        return inside if inside.isdigit() else str(os.cpu_count() or 2)
+    return "200"
 
 
 def _spark_engine(con: duckdb.DuckDBPyConnection, table_names: Sequence[str], cfg: EngineConfig) -> Engine:

@@ -9,6 +9,10 @@ implementing the same two methods.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,6 +69,44 @@ class DuckDBSource:
 
     def close(self) -> None:
         self._con.close()
+
+
+#: DuckDB's memory limit for the validated dataset and the exact work (``ANALYTICS_DUCKDB_MEMORY``):
+#: beyond it DuckDB spills to its private folder on disk, so a state-size extract fits a small machine.
+DEFAULT_DUCKDB_MEMORY = "1GB"
+
+
+def open_database() -> duckdb.DuckDBPyConnection:
+    """A DuckDB database for one loaded dataset: a file in a private folder (mode 0700), spilling there.
+
+    The folder holds a copy of the extract's (de-identified) tables while the dataset is loaded; it
+    is deleted when the connection is garbage-collected or the process exits. The memory limit is
+    ``ANALYTICS_DUCKDB_MEMORY`` (default :data:`DEFAULT_DUCKDB_MEMORY`), checked to be a size.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="slds-dataset-", dir=os.environ.get("ANALYTICS_DUCKDB_DIR") or None))
+    os.chmod(folder, 0o700)
+    limit = duckdb_size(os.environ.get("ANALYTICS_DUCKDB_MEMORY") or DEFAULT_DUCKDB_MEMORY)
+    try:
+        con = duckdb.connect(
+            str(folder / "dataset.duckdb"),
+            config={"memory_limit": limit, "temp_directory": str(folder / "spill")},
+        )
+        con.execute("SET enable_progress_bar = false")
+    except Exception:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    weakref.finalize(con, shutil.rmtree, folder, True)
+    return con
+
+
+def duckdb_size(value: str) -> str:
+    """A DuckDB size setting, checked to be a number and a unit (it is never passed as SQL text)."""
+    text = value.strip().upper().replace(" ", "")
+    number = text.rstrip("KMGTIB")
+    unit = text[len(number) :]
+    if not number.replace(".", "", 1).isdigit() or unit not in {"KB", "MB", "GB", "TB", "KIB", "MIB", "GIB", "TIB"}:
+        raise ValueError(f"ANALYTICS_DUCKDB_MEMORY must be a size such as 2GB, not {value!r}")
+    return text
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import ibis.expr.types as ir
 import numpy as np
@@ -31,7 +32,7 @@ from analytics.privacy import Bins, Seed
 
 Domains = Mapping[str, Sequence[object]]
 #: Per-student rows: a relation on the engine, or a small pandas frame.
-Rows = pd.DataFrame | ir.Table
+Rows: TypeAlias = pd.DataFrame | ir.Table
 #: A public cap on how many students a cell can hold, so a sum's bounds never depend on the data.
 MAX_CELL_STUDENTS = 10_000_000
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import duckdb
 
 from analytics import extract, pii, schema
-from analytics.io import DuckDBSource, TableFile, find_table_files, first_invalid_utf8
+from analytics.io import DuckDBSource, TableFile, find_table_files, first_invalid_utf8, open_database
 
 #: DuckDB type each contract dtype is cast to.
 DUCKDB_TYPES: dict[str, str] = {
@@ -722,7 +722,7 @@ def _run(dataset_dir: Path) -> tuple[ValidationReport, duckdb.DuckDBPyConnection
     for text in config_problems:
         name, _, rest = text.partition(": ")
         report.problems.append(Problem(name, rest, rule="extract configuration"))
-    con = duckdb.connect(":memory:")
+    con = open_database()
     checker = _Checker(con, report, config)
     for name in schema.TABLE_NAMES:
         if name in files:
