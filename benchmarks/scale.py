@@ -306,7 +306,8 @@ def _print_table(students: int, rows: list[Measure], notes: list[str]) -> None:
         if m.step == "release" and floor is not None and floor.cpu_s > 0:
             ratio = f"{m.cpu_s / floor.cpu_s:.1f}x"
         status = "" if m.ok else "  FAILED"
-        print(f"{students:>10,}  {m.step:<14} {m.cpu_s:>9.1f} {m.wall_s:>9.1f} {m.peak_mib:>13,.0f}  {ratio:>13}{status}")
+        cost = f"{m.cpu_s:>9.1f} {m.wall_s:>9.1f} {m.peak_mib:>13,.0f}"
+        print(f"{students:>10,}  {m.step:<14} {cost}  {ratio:>13}{status}")
     if release is not None and floor is not None:
         print(f"target: release CPU <= 2x floor: {'met' if release.cpu_s <= 2 * floor.cpu_s else 'not met'}; "
               f"release peak RSS <= 1.2 GB: {'met' if release.peak_mib * 2**20 <= 1.2e9 else 'not met'}")  # fmt: skip
@@ -328,7 +329,9 @@ def run(args: argparse.Namespace) -> int:
                 notes.append(f"reused the {args.students:,}-student dataset in {folder}")
             else:
                 if folder.exists() and any(folder.iterdir()):
-                    raise SystemExit(f"{folder}: exists and holds no {args.students:,}-student dataset; give an empty folder")
+                    raise SystemExit(
+                        f"{folder}: exists and holds no {args.students:,}-student dataset; give an empty folder"
+                    )
                 args.data = folder
                 rows.append(measure("generate", _child("generate", args)))
             args.data = folder
