@@ -672,3 +672,123 @@ def test_cli_generate_refuses_a_last_year_outside_the_data(tmp_path: Path, capsy
     assert "--last-year must lie between 2011 and 2025" in capsys.readouterr().err
     assert cli.main(["generate", "--out", str(tmp_path / "y"), "--students", "100", "--last-year", "2020"]) == 0
     assert json.loads((tmp_path / "y" / "extract.json").read_text())["last_school_year"] == 2020
+
+
+# ---------------------------------------------------------------------------
+# Blocks: large populations are simulated a block of students at a time
+# ---------------------------------------------------------------------------
+BLOCK_N = 6_000
+BLOCK_SIZE = 2_000
+
+
+@pytest.fixture(scope="module")
+def blocked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The same population size and seed simulated in one block and in three blocks."""
+    root = tmp_path_factory.mktemp("blocks")
+    synth.generate(root / "one", n_students=BLOCK_N, seed=SEED)
+    synth.generate(root / "three", n_students=BLOCK_N, seed=SEED, block_students=BLOCK_SIZE)
+    return root / "one", root / "three"
+
+
+def _read(folder: Path, name: str) -> pd.DataFrame:
+    return pq.read_table(folder / f"{name}.parquet").to_pandas()
+
+
+def test_blocks_write_a_valid_dataset_in_row_groups(blocked: tuple[Path, Path]) -> None:
+    from analytics.validate import validate_dataset
+
+    _, three = blocked
+    report = validate_dataset(three)
+    assert report.ok, report.text()
+    students = _read(three, "students")
+    assert len(students) == BLOCK_N and students["student_key"].is_unique
+    assert pq.ParquetFile(three / "enrollments.parquet").num_row_groups == BLOCK_N // BLOCK_SIZE
+    for name in schema.TABLE_NAMES:  # every block writes the contract's schema
+        assert pq.read_schema(three / f"{name}.parquet") == pq.read_schema(blocked[0] / f"{name}.parquet"), name
+    truth = pq.read_table(three / "truth" / "students.parquet").to_pandas()
+    assert truth["student_key"].tolist() == students["student_key"].tolist()
+    districts = pq.read_table(three / "truth" / "districts.parquet").to_pandas().set_index("district_id")
+    assert districts["n_asked"].sum() == BLOCK_N  # the blocks' opt-out counts add up
+    ssn = _read(three, "ssn_collection")
+    rate = (ssn["status"] == "declined").groupby(ssn["district_id"]).mean()
+    np.testing.assert_allclose(districts.loc[rate.index, "realised_optout_rate"], rate)
+    params = json.loads((three / "truth" / "parameters.json").read_text())
+    assert params["n_students"] == BLOCK_N
+    blocks = [truth.iloc[i : i + BLOCK_SIZE].reset_index(drop=True) for i in range(0, BLOCK_N, BLOCK_SIZE)]
+    assert not blocks[0].drop(columns="student_key").equals(blocks[1].drop(columns="student_key"))  # own draws
+
+
+def test_blocks_are_deterministic_and_keep_the_public_lists(blocked: tuple[Path, Path], tmp_path: Path) -> None:
+    one, three = blocked
+    synth.generate(tmp_path / "again", n_students=BLOCK_N, seed=SEED, block_students=BLOCK_SIZE)
+    first, second = _file_bytes(three), _file_bytes(tmp_path / "again")
+    assert first == second
+    for name in ("districts.parquet", "schools.parquet", "truth/schools.parquet", "truth/counties.parquet"):
+        assert (one / name).read_bytes() == (three / name).read_bytes(), name
+    # blocks draw their own students: the files differ from a one-block run, the keys do not
+    assert (one / "wages.parquet").read_bytes() != (three / "wages.parquet").read_bytes()
+    assert _read(one, "students")["student_key"].tolist() == _read(three, "students")["student_key"].tolist()
+
+
+def test_one_block_is_the_unblocked_generator(tmp_path: Path) -> None:
+    """Up to block_students the population is one block: the files are those of the default call."""
+    synth.generate(tmp_path / "a", n_students=400, seed=SEED)
+    synth.generate(tmp_path / "b", n_students=400, seed=SEED, block_students=400)
+    assert _file_bytes(tmp_path / "a") == _file_bytes(tmp_path / "b")
+    with pytest.raises(ValueError, match="block_students must be at least 1"):
+        synth.generate(tmp_path / "c", n_students=10, seed=SEED, block_students=0)
+
+
+def _share_close(a: pd.Series, b: pd.Series, what: str) -> None:
+    """Two independent samples' shares agree within 4.5 standard errors of their difference.
+
+    Under the same distribution the difference of two shares of n and m draws has standard
+    error sqrt(p (1 - p) (1/n + 1/m)); 4.5 of them fail by chance with probability 7e-6.
+    """
+    p1, p2 = float(a.mean()), float(b.mean())
+    p = (a.sum() + b.sum()) / (len(a) + len(b))
+    se = np.sqrt(max(p * (1 - p), 1e-12) * (1 / len(a) + 1 / len(b)))
+    assert abs(p1 - p2) <= 4.5 * se, f"{what}: {p1:.4f} in one block, {p2:.4f} in blocks (se {se:.4f})"
+
+
+def _mean_close(a: pd.Series, b: pd.Series, what: str) -> None:
+    """Two independent samples' means agree within 4.5 standard errors of their difference (CLT)."""
+    a, b = a.astype(float), b.astype(float)
+    se = np.sqrt(a.var() / len(a) + b.var() / len(b))
+    assert abs(a.mean() - b.mean()) <= 4.5 * se, f"{what}: {a.mean():.3f} vs {b.mean():.3f} (se {se:.3f})"
+
+
+def test_blocks_follow_the_same_distributions(blocked: tuple[Path, Path]) -> None:
+    """Every block follows the one-block model: demographics, schooling, opt-out, tests, college and wages agree."""
+    one, three = blocked
+    s1, s3 = _read(one, "students"), _read(three, "students")
+    for col in ("economically_disadvantaged", "english_learner", "disability"):
+        _share_close(s1[col], s3[col], col)
+    _share_close(s1["sex"] == "F", s3["sex"] == "F", "sex F")
+    _share_close(s1["race_ethnicity"] == "White", s3["race_ethnicity"] == "White", "race White")
+    o1, o3 = _read(one, "ssn_collection"), _read(three, "ssn_collection")
+    _share_close(o1["status"] == "declined", o3["status"] == "declined", "SSN declined")
+    t1 = pq.read_table(one / "truth" / "students.parquet").to_pandas()
+    t3 = pq.read_table(three / "truth" / "students.parquet").to_pandas()
+    for col in ("graduated_4yr", "graduated_5yr", "removed_from_cohort", "employed_y1", "employed_y3"):
+        _share_close(t1[col].dropna().astype(bool), t3[col].dropna().astype(bool), col)
+    _share_close(t1["cohort"].isna(), t3["cohort"].isna(), "no cohort")
+    _share_close(t1["college_level"].notna(), t3["college_level"].notna(), "enrolled in college")
+    _mean_close(t1["n_tests"], t3["n_tests"], "tests per student")
+    _mean_close(t1["cohort"].dropna(), t3["cohort"].dropna(), "cohort year")
+    for name in ("enrollments", "postsecondary", "wages"):
+        r1 = _read(one, name)["student_key"].value_counts().reindex(s1["student_key"], fill_value=0)
+        r3 = _read(three, name)["student_key"].value_counts().reindex(s3["student_key"], fill_value=0)
+        _mean_close(r1, r3, f"{name} rows per student")
+    a1, a3 = _read(one, "assessments"), _read(three, "assessments")
+    _mean_close(a1["scale_score"], a3["scale_score"], "scale score")
+    w1, w3 = _read(one, "wages"), _read(three, "wages")
+    _mean_close(np.log1p(w1["wages"]), np.log1p(w3["wages"]), "log quarterly wages")
+
+
+@pytest.mark.slow
+def test_regenerating_the_bundled_sample_gives_its_bytes(tmp_path: Path) -> None:
+    from analytics import config
+
+    synth.generate(tmp_path / "sample", n_students=20_000, seed=2010)
+    assert _file_bytes(tmp_path / "sample") == _file_bytes(config.SAMPLE_DATA_DIR)

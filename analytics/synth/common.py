@@ -72,9 +72,16 @@ def contract_table(name: str, columns: dict[str, pa.Array]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
+def parquet_writer(path: Path, schema_: pa.Schema) -> pq.ParquetWriter:
+    """A deterministic writer: fixed compression; the tables written to it carry no metadata."""
+    return pq.ParquetWriter(path, schema_.remove_metadata(), compression="zstd", compression_level=3)
+
+
 def write_parquet(table: pa.Table, path: Path) -> None:
-    """Write deterministically: fixed compression, no pandas or time metadata."""
-    pq.write_table(table.replace_schema_metadata(None), path, compression="zstd", compression_level=3)
+    """Write deterministically: fixed compression, no pandas or time metadata (one :func:`parquet_writer` write)."""
+    table = table.replace_schema_metadata(None)
+    with parquet_writer(path, table.schema) as writer:
+        writer.write_table(table)
 
 
 def take(values: np.ndarray | Sequence[str], idx: np.ndarray) -> pa.Array:

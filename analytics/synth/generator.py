@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from analytics import schema
 from analytics.synth import cases
@@ -18,18 +20,34 @@ from analytics.synth.common import (
     contract_table,
     expit,
     logit,
+    parquet_writer,
     take,
-    write_parquet,
 )
-from analytics.synth.geography import EL_OPTOUT_ODDS_RATIO, N_DISTRICTS, make_geography
+from analytics.synth.geography import EL_OPTOUT_ODDS_RATIO, N_DISTRICTS, Geography, make_geography
 from analytics.synth.postsecondary import simulate_postsecondary, with_institutions
 from analytics.synth.schooling import enrollment_rows, simulate_schooling
 from analytics.synth.students import make_students, student_keys
-from analytics.synth.truth import write_truth
+from analytics.synth.truth import (
+    district_optout_counts,
+    student_truth_table,
+    write_parameters,
+    write_place_truth,
+)
 from analytics.synth.wages import simulate_wages
 
+#: Students simulated at once. A larger dataset is simulated in blocks of at most this many students,
+#: each from its own generators spawned from the seed, and streamed to the files block by block, so
+#: the generator's memory does not grow with the number of students (about 2 GB per 200,000).
+BLOCK_STUDENTS = 250_000
 
-def generate(out_dir: Path, n_students: int, seed: int, last_year: int = LAST_SCHOOL_YEAR) -> dict[str, int]:
+
+def generate(
+    out_dir: Path,
+    n_students: int,
+    seed: int,
+    last_year: int = LAST_SCHOOL_YEAR,
+    block_students: int = BLOCK_STUDENTS,
+) -> dict[str, int]:
     """Write a full synthetic dataset to ``out_dir`` plus ``out_dir/truth/``.
 
     Args:
@@ -41,19 +59,28 @@ def generate(out_dir: Path, n_students: int, seed: int, last_year: int = LAST_SC
             cohorts 2011-2021 (and a planted sample of 2023-2025, still in
             school) and over the 150 districts in proportion to their size.
         seed: Seed of ``numpy.random.default_rng``; the same ``(n_students,
-            seed, last_year)`` gives byte-identical files.
+            seed, last_year, block_students)`` gives byte-identical files.
         last_year: Last school year and calendar year of the extract
             (2011-2025; default 2025). An earlier year writes the same
             population cut after that year: later records are left out, a
             history still open then ends on a 'continuing' row, students who
             arrive later are not in the extract, and ``extract.json`` declares
             the year.
+        block_students: Most students simulated at once. Up to this many, the
+            whole population is one block (the files of every dataset made
+            before blocks existed, the bundled sample among them, are unchanged).
+            Above it, the students are split into equal consecutive blocks of
+            student keys, each drawn from its own generators (spawned from the
+            seed's, so blocks are independent and every student follows the same
+            model), and each block is appended to the files as Parquet row groups:
+            memory stays that of one block. The files then differ from a
+            one-block run of the same seed, not in distribution.
 
     Returns:
         Rows written per contract table, in contract order.
 
     Raises:
-        ValueError: if ``n_students`` is below 1 or ``last_year`` is outside 2011-2025.
+        ValueError: if ``n_students`` or ``block_students`` is below 1 or ``last_year`` is outside 2011-2025.
 
     Example:
         >>> import tempfile
@@ -64,6 +91,8 @@ def generate(out_dir: Path, n_students: int, seed: int, last_year: int = LAST_SC
     """
     if n_students < 1:
         raise ValueError(f"n_students must be at least 1, got {n_students}")
+    if block_students < 1:
+        raise ValueError(f"block_students must be at least 1, got {block_students}")
     if not schema.FIRST_SSN_SCHOOL_YEAR <= last_year <= LAST_SCHOOL_YEAR:
         raise ValueError(
             f"last_year must lie between {schema.FIRST_SSN_SCHOOL_YEAR} and {LAST_SCHOOL_YEAR}, got {last_year}"
@@ -73,10 +102,103 @@ def generate(out_dir: Path, n_students: int, seed: int, last_year: int = LAST_SC
     n = int(n_students)
     last_year = int(last_year)
     root = np.random.default_rng(seed)
-    rng_geo, rng_stu, rng_path, rng_score, rng_out, rng_ssn, rng_ps, rng_wage, rng_case = root.spawn(9)
+    rng_geo, rng_stu, *rest = root.spawn(9)
 
     geo = make_geography(rng_geo)
     keys = student_keys(rng_stu, n)
+    if n <= block_students:
+        blocks = [(0, n, [rng_stu, *rest])]
+    else:
+        n_blocks = -(-n // block_students)
+        bounds = np.linspace(0, n, n_blocks + 1).round().astype(np.int64)
+        children = [g.spawn(n_blocks) for g in (rng_stu, *rest)]
+        blocks = [(int(bounds[b]), int(bounds[b + 1]), [c[b] for c in children]) for b in range(n_blocks)]
+
+    sinks = {name: _Sink(out_dir / f"{name}.parquet") for name in schema.TABLE_NAMES}
+    student_truth_sink = _Sink(out_dir / "truth" / "students.parquet")
+    sinks["districts"].write(_districts_table(geo))
+    sinks["schools"].write(_schools_table(geo))
+    asked = np.zeros(N_DISTRICTS, dtype=np.int64)
+    declined = np.zeros(N_DISTRICTS, dtype=np.float64)
+    try:
+        for lo, hi, rngs in blocks:
+            block = _simulate_block(hi - lo, last_year, geo, keys[lo:hi], rngs)
+            for name, table in block.tables.items():
+                sinks[name].write(table)
+            student_truth_sink.write(block.student_truth)
+            asked += block.asked
+            declined += block.declined
+    finally:
+        for sink in (*sinks.values(), student_truth_sink):
+            sink.close()
+    write_extract(out_dir, last_year)
+    write_place_truth(out_dir / "truth", geo, asked, declined)
+    write_parameters(out_dir / "truth", n, seed, last_year)
+    return {name: sinks[name].rows for name in schema.TABLE_NAMES}
+
+
+class _Sink:
+    """One Parquet file written a table at a time (one write gives what :func:`write_parquet` writes)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows = 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        table = table.replace_schema_metadata(None)
+        if self._writer is None:
+            self._writer = parquet_writer(self.path, table.schema)
+        elif table.schema != self._writer.schema:
+            table = table.cast(self._writer.schema)
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _districts_table(geo: Geography) -> pa.Table:
+    return contract_table(
+        "districts",
+        {
+            "district_id": pa.array(geo.district_ids),
+            "district_name": pa.array(geo.district_names),
+            "county": take(COUNTIES, geo.district_county),
+            "locale": take(schema.LOCALES, geo.district_locale),
+        },
+    )
+
+
+def _schools_table(geo: Geography) -> pa.Table:
+    return contract_table(
+        "schools",
+        {
+            "school_id": pa.array(geo.school_ids),
+            "school_name": pa.array(geo.school_names),
+            "district_id": take(geo.district_ids, geo.school_district),
+            "school_level": take(schema.SCHOOL_LEVELS, geo.school_level),
+        },
+    )
+
+
+@dataclass
+class _Block:
+    """What one block of students adds: rows of the student-level tables, their truth, opt-out counts."""
+
+    tables: dict[str, pa.Table]
+    student_truth: pa.Table
+    asked: np.ndarray  # per district: students of the block asked for the SSN (in the extract)
+    declined: np.ndarray  # per district: of those, declined (float counts, exact)
+
+
+def _simulate_block(
+    n: int, last_year: int, geo: Geography, keys: np.ndarray, rngs: list[np.random.Generator]
+) -> _Block:
+    """Simulate ``n`` students (keys ``keys``) with the generators ``rngs`` in the generator's fixed order."""
+    rng_stu, rng_path, rng_score, rng_out, rng_ssn, rng_ps, rng_wage, rng_case = rngs
     home = rng_stu.choice(N_DISTRICTS, size=n, p=geo.district_size / geo.district_size.sum())
     stu = make_students(rng_stu, n, geo, home)
     cases.open_cohorts(rng_case, stu)
@@ -113,24 +235,6 @@ def generate(out_dir: Path, n_students: int, seed: int, last_year: int = LAST_SC
     enrol_rows = _rows_until(enrol_rows, enrol_rows["year"], last_year, seen)
 
     tables = {
-        "districts": contract_table(
-            "districts",
-            {
-                "district_id": pa.array(geo.district_ids),
-                "district_name": pa.array(geo.district_names),
-                "county": take(COUNTIES, geo.district_county),
-                "locale": take(schema.LOCALES, geo.district_locale),
-            },
-        ),
-        "schools": contract_table(
-            "schools",
-            {
-                "school_id": pa.array(geo.school_ids),
-                "school_name": pa.array(geo.school_names),
-                "district_id": take(geo.district_ids, geo.school_district),
-                "school_level": take(schema.SCHOOL_LEVELS, geo.school_level),
-            },
-        ),
         "students": contract_table(
             "students",
             {
@@ -194,14 +298,11 @@ def generate(out_dir: Path, n_students: int, seed: int, last_year: int = LAST_SC
             },
         ),
     }
-    for name in schema.TABLE_NAMES:
-        write_parquet(tables[name], out_dir / f"{name}.parquet")
-    write_extract(out_dir, last_year)
-
     planted = {"same_year": same_year, "returned_in_year5": returned5, "returned_within_4yrs": returned4}
     written = {"enrollments": enrol_rows, "assessments": scores, "postsecondary": terms}
-    write_truth(out_dir / "truth", n, seed, keys, geo, stu, obs, ask_district, provided, truth_work, written, planted)
-    return {name: tables[name].num_rows for name in schema.TABLE_NAMES}
+    truth = student_truth_table(n, keys, geo, stu, obs, truth_work, written, planted)
+    asked, declined = district_optout_counts(ask_district, provided, seen)
+    return _Block(tables, truth, asked, declined)
 
 
 def _rows_until(

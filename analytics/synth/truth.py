@@ -194,31 +194,22 @@ def parameters(n: int, seed: int, last_year: int = LAST_SCHOOL_YEAR) -> dict[str
     }
 
 
-def write_truth(
-    folder: Path,
-    n: int,
-    seed: int,
-    keys: np.ndarray,
-    geo: Geography,
-    stu: Students,
-    obs: Observed,
-    ask_district: np.ndarray,
-    provided: np.ndarray,
-    work: dict[str, np.ndarray],
-    rows: dict[str, dict[str, np.ndarray]],
-    planted: dict[str, np.ndarray],
-) -> None:
-    """Write the truth folder for the students in the extract (``obs.seen``).
+def district_optout_counts(
+    ask_district: np.ndarray, provided: np.ndarray, seen: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per district: students in the extract asked for the SSN (int) and those who declined (float, exact).
 
-    ``rows`` holds the written rows (student index per row) of ``enrollments``,
-    ``assessments`` and ``postsecondary``; ``planted`` the per-student masks of
-    :mod:`.cases` (``same_year``, ``returned_in_year5``, ``returned_within_4yrs``).
+    Counts of several blocks of students add up to those of the whole population.
     """
-    seen = obs.seen
-    asked = np.bincount(ask_district[seen], minlength=geography.N_DISTRICTS)
+    asked = np.bincount(ask_district[seen], minlength=geography.N_DISTRICTS).astype(np.int64)
     declined = np.bincount(
         ask_district[seen], weights=(~provided[seen]).astype(np.float64), minlength=geography.N_DISTRICTS
     )
+    return asked, declined
+
+
+def write_place_truth(folder: Path, geo: Geography, asked: np.ndarray, declined: np.ndarray) -> None:
+    """Write ``districts.parquet`` (realised opt-out from the counts), ``schools.parquet``, ``counties.parquet``."""
     rate = np.divide(declined, asked, out=np.zeros(geography.N_DISTRICTS), where=asked > 0)
     write_parquet(
         pa.table(
@@ -251,16 +242,39 @@ def write_truth(
         ),
         folder / "counties.parquet",
     )
+
+
+def write_parameters(folder: Path, n: int, seed: int, last_year: int) -> None:
+    """Write ``parameters.json``: every planted parameter, with sorted keys."""
+    text = json.dumps(parameters(n, seed, last_year), indent=2, sort_keys=True)
+    (folder / "parameters.json").write_text(text + "\n", encoding="utf-8")
+
+
+def student_truth_table(
+    n: int,
+    keys: np.ndarray,
+    geo: Geography,
+    stu: Students,
+    obs: Observed,
+    work: dict[str, np.ndarray],
+    rows: dict[str, dict[str, np.ndarray]],
+    planted: dict[str, np.ndarray],
+) -> pa.Table:
+    """The rows of ``students.parquet`` for the students of one block in the extract (``obs.seen``).
+
+    ``keys`` are the block's student keys; ``rows`` holds the written rows (block
+    student index per row) of ``enrollments``, ``assessments`` and ``postsecondary``;
+    ``planted`` the per-student masks of :mod:`.cases` (``same_year``,
+    ``returned_in_year5``, ``returned_within_4yrs``).
+    """
+    seen = obs.seen
     per_student = student_truth(n, stu, obs, work, rows, planted)
     columns = {"student_key": pa.array(keys[seen])}
     for name, (values, null) in per_student.items():
         if name == "acgr_school_id":
             values = geo.school_ids[values]
         columns[name] = pa.array(values[seen], mask=null[seen])
-    write_parquet(pa.table(columns), folder / "students.parquet")
-
-    text = json.dumps(parameters(n, seed, obs.last_year), indent=2, sort_keys=True)
-    (folder / "parameters.json").write_text(text + "\n", encoding="utf-8")
+    return pa.table(columns)
 
 
 def _last_records(enr: pd.DataFrame, cohort: np.ndarray, window: int) -> pd.DataFrame:
