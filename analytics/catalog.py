@@ -23,7 +23,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from analytics import extract, privacy, publiclists, queries, schema
+from analytics import exact, extract, privacy, publiclists, queries, schema
 from analytics.engine import Engine, EngineConfig
 from analytics.io import DataSource
 from analytics.metrics import assessment, cohort, coverage, postsecondary, subgroups, workforce
@@ -183,6 +183,19 @@ def _observable(df: pd.DataFrame, ctx: BuildContext) -> pd.DataFrame:
     return df[keep].reset_index(drop=True)
 
 
+def _expanded(rows: ir.Table, rows_per_student: int, by_subgroup: bool) -> ir.Table:
+    """``rows``, one copy per subgroup family when ``by_subgroup``.
+
+    The student's rows are bounded before they are copied (to ``rows_per_student`` divided by the
+    families), so the copies stay within ``rows_per_student`` and the engine never ranks five times
+    as many rows.
+    """
+    if not by_subgroup:
+        return rows
+    per_family = rows_per_student // subgroups.ROWS_PER_STUDENT
+    return subgroups.expand_subgroups(exact.bound(rows, per_family))
+
+
 def rate_table(
     rows: Callable[[BuildContext], ir.Table],
     domains: dict[str, Domain],
@@ -194,9 +207,7 @@ def rate_table(
     """Rates read off one disjoint histogram of students over (cell, category)."""
 
     def build(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
-        data = rows(ctx)
-        if by_subgroup:
-            data = subgroups.expand_subgroups(data)
+        data = _expanded(rows(ctx), rows_per_student, by_subgroup)
         hist = queries.noisy_histogram(
             data, {k: d(ctx) for k, d in domains.items()}, "category", categories, epsilon, rows_per_student, seed
         )
@@ -218,9 +229,7 @@ def percentile_table(
     """Percentiles of ``value`` by the PSEO method, in the long format (one row per percentile)."""
 
     def build(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
-        data = rows(ctx)
-        if by_subgroup:
-            data = subgroups.expand_subgroups(data)
+        data = _expanded(rows(ctx), rows_per_student, by_subgroup)
         keys = {k: d(ctx) for k, d in domains.items()}
         wide = queries.noisy_percentiles(
             data, keys, value, bins, quantiles, epsilon, seed=seed, max_rows_per_student=rows_per_student
@@ -299,7 +308,9 @@ def _growth_scored(ctx: BuildContext) -> ir.Table:
     if cached is None:
         model = ctx.published["growth_model"]
         models = assessment.fit_models(model, GROWTH_MODEL_PAIRS, _scales(ctx))
-        cached = ctx.engine.cache(assessment.score_growth(ctx.growth_pairs, models))
+        # each student's pairs bounded once for both growth tables (the noise is scaled to this bound)
+        scored = assessment.score_growth(ctx.growth_pairs, models)
+        cached = ctx.engine.cache(exact.bound(scored, GROWTH_ROWS_PER_STUDENT))
         ctx._growth_scored = cached  # type: ignore[attr-defined]
     return cached
 

@@ -38,6 +38,7 @@ import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy.stats import norm
 
 from analytics import exact, extract, privacy, schema
@@ -289,21 +290,36 @@ def score_growth(pairs: pd.DataFrame | ir.Table, models: list[GrowthModel]) -> i
     """
     scales = {(m.grade, m.subject): m.scale for m in models}
     t = as_relation(pairs)
-    t = t.mutate(_band=_band(t, scales))
-    expected = {
-        (m.grade, m.subject): ibis.cases(*((t["_band"] == b, float(v)) for b, v in sorted(m.band_mean_gain.items())))
-        for m in models
-    }
-    sigma = {(m.grade, m.subject): ibis.literal(float(m.sigma), type="float64") for m in models}
-    residual = _clamped_gain(t, _gain_bound(t, scales)) - _by_transition(t, expected, ibis.literal(0.0))
-    sd = _by_transition(t, sigma, ibis.literal(1.0))
-    scored = t.mutate(residual=residual, _sd=sd)
+    t = t.mutate(_band=_band(t, scales), _bound=_gain_bound(t, scales))
+    cells = [
+        (m.grade, m.subject, int(b), float(v), float(m.sigma)) for m in models for b, v in m.band_mean_gain.items()
+    ]
+    model = ibis.memtable(
+        pa.table(
+            {
+                "_m_grade": pa.array([c[0] for c in cells], pa.int64()),
+                "_m_subject": pa.array([c[1] for c in cells], pa.string()),
+                "_m_band": pa.array([c[2] for c in cells], pa.int64()),
+                "_m_expected": pa.array([c[3] for c in cells], pa.float64()),
+                "_m_sigma": pa.array([c[4] for c in cells], pa.float64()),
+            }
+        )
+    )
+    # a join, not nested CASE expressions: the engine looks the expected gain up once per pair
+    j = t.join(
+        model,
+        [t["grade"] == model["_m_grade"], t["subject"] == model["_m_subject"], t["_band"] == model["_m_band"]],
+    )
+    j = j.mutate(residual=_clamped_gain(j, j["_bound"]) - j["_m_expected"])
+    z = j["residual"] / j["_m_sigma"]
     cuts = [float(norm.ppf((e - 0.5) / 100)) for e in SGP_EDGES[1:-1]]
     floor = None
     for cut, step in zip(cuts, np.diff(SGP_EDGES[:-1]), strict=True):
-        term = (scored["residual"] >= scored["_sd"] * cut).cast("float64") * float(step)
+        term = (z >= cut).cast("float64") * float(step)
         floor = term if floor is None else floor + term
-    return scored.mutate(sgp_floor=floor).drop("_sd", "_band")
+    return j.mutate(sgp_floor=floor).drop(
+        "_band", "_bound", "_m_grade", "_m_subject", "_m_band", "_m_expected", "_m_sigma"
+    )
 
 
 def shrink_value_added(means: pd.DataFrame, residual_sd: float) -> pd.DataFrame:
