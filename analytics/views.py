@@ -503,12 +503,12 @@ def suppression_comparison(
     primary = n < threshold
     reason = pd.Series(np.where(primary, "primary", ""), index=table.index)
     if complementary:
-        for _, idx in table.groupby(row_key, sort=False).groups.items():
-            rows = list(idx)
-            hidden = [i for i in rows if primary.loc[i]]
-            if len(hidden) == 1 and len(rows) > 1:
-                rest = n.loc[[i for i in rows if not primary.loc[i]]]
-                reason.loc[rest.idxmin()] = "complementary"
+        keys = table[row_key]
+        by_row = primary.groupby(keys, sort=False)
+        lone = (by_row.transform("sum") == 1) & (by_row.transform("size") > 1)  # rows with one hidden cell
+        rest = n[lone & ~primary]
+        # each such row's smallest shown cell (the first one on a tie) is hidden with it
+        reason.loc[rest.groupby(keys[rest.index], sort=False).idxmin().to_numpy()] = "complementary"
     return table.assign(suppressed=reason.to_numpy(), hidden=(reason != "").to_numpy())
 
 
