@@ -744,6 +744,12 @@ def _outlines(geojson: dict[str, Any], fips: pd.Series) -> dict[str, Any]:
     return {**geojson, "features": [f for f in geojson["features"] if str(f.get("id")) in wanted]}
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def graduation_view(folder: str, release_id: str, level: str, view: str, measure: str = "acgr_4yr") -> pd.DataFrame:
+    """:func:`analytics.views.graduation` of a release, cached by release id and view."""
+    return views.graduation(load_release_cached(folder, release_id), level, view, measure)
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def county_optout(folder: str, release_id: str) -> pd.DataFrame:
     """County opt-out rates of a release, cached by release id."""
