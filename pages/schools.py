@@ -82,7 +82,20 @@ if "model_value" in t:
     st.caption(
         f"{len(t) - n_model} direct and {n_model} model-based figures. " + " ".join(views.ESTIMATE_WORDS.values())
     )
-st.plotly_chart(caterpillar(t, "label", unit, rate, reference=state, reference_label="Median"), width="stretch")
+# value-added is relative to the state and can be negative: its intervals are not cut at 0
+reach = float((t["value"].abs() + t["value_moe95"]).max()) if measure.startswith("value_added") and len(t) else 0.0
+st.plotly_chart(
+    caterpillar(
+        t,
+        "label",
+        unit,
+        rate,
+        reference=state,
+        reference_label="Median",
+        lower=-reach if measure.startswith("value_added") else None,
+    ),
+    width="stretch",
+)
 with st.expander("Table view and download"):
     long_table(
         t.sort_values("value", ascending=False),
