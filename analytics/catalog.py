@@ -371,7 +371,7 @@ def _growth_table(level: str) -> Builder:
         long_eb = va[[*keys, "n_students", "epsilon"]].assign(
             measure="value_added_points_eb",
             value=va["value_eb"],
-            value_moe95=(va["value_moe95"] * va["shrinkage"]).fillna(va["value_moe95"]),
+            value_moe95=va["value_eb_moe95"].fillna(va["value_moe95"]),
             flag=eb_flag,
             flag_reason=eb_reason,
         )

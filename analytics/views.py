@@ -503,12 +503,12 @@ def suppression_comparison(
     primary = n < threshold
     reason = pd.Series(np.where(primary, "primary", ""), index=table.index)
     if complementary:
-        for _, idx in table.groupby(row_key, sort=False).groups.items():
-            rows = list(idx)
-            hidden = [i for i in rows if primary.loc[i]]
-            if len(hidden) == 1 and len(rows) > 1:
-                rest = n.loc[[i for i in rows if not primary.loc[i]]]
-                reason.loc[rest.idxmin()] = "complementary"
+        keys = table[row_key]
+        by_row = primary.groupby(keys, sort=False)
+        lone = (by_row.transform("sum") == 1) & (by_row.transform("size") > 1)  # rows with one hidden cell
+        rest = n[lone & ~primary]
+        # each such row's smallest shown cell (the first one on a tie) is hidden with it
+        reason.loc[rest.groupby(keys[rest.index], sort=False).idxmin().to_numpy()] = "complementary"
     return table.assign(suppressed=reason.to_numpy(), hidden=(reason != "").to_numpy())
 
 
@@ -616,6 +616,53 @@ def graduation(release: Release, level: str, view: str, measure: str = "acgr_4yr
     name = GRADUATION_VIEWS[(level, view)]
     t = release.table(name)
     return shown_estimates(t[t["measure"] == measure].reset_index(drop=True))
+
+
+def value_added_words(rows: pd.DataFrame, unit_words: str = "schools") -> str:
+    """What the shrunk value-added figures say, in words a page shows beside them.
+
+    ``rows`` are the rows of one subject of a growth table (``growth_by_school`` or
+    ``growth_by_district``) with both measures ``value_added_points`` (raw) and
+    ``value_added_points_eb`` (shrunk), keyed by ``school_id`` or ``district_id``. The sentence
+    says how much of the raw figures the shrinkage kept (lambda = shrunk / raw) and how many
+    units are told apart from the state average (interval excluding 0); when every shrunk figure
+    is 0 it says why: the raw figures vary no more than their noise explains.
+
+    >>> r = pd.DataFrame({"school_id": ["A", "B", "A", "B"],
+    ...                   "measure": ["value_added_points"] * 2 + ["value_added_points_eb"] * 2,
+    ...                   "value": [40.0, -20.0, 0.0, 0.0], "value_moe95": [60.0, 60.0, 7.0, 7.0]})
+    >>> value_added_words(r).startswith("Every one of the 2 schools with a figure is shrunk all the way")
+    True
+    """
+    key = "school_id" if "school_id" in rows else "district_id"
+    raw = rows[rows["measure"] == "value_added_points"].set_index(key)["value"]
+    eb = rows[rows["measure"] == "value_added_points_eb"].set_index(key)
+    eb = eb[eb["value"].notna()]
+    n = len(eb)
+    if n == 0:
+        return f"No {unit_words} have a shrunk value-added figure in this release."
+    if (eb["value"] == 0).all():
+        return (
+            f"Every one of the {n} {unit_words} with a figure is shrunk all the way to the state average (0.0): "
+            "their raw figures differ from one another no more than the privacy noise and the luck of which "
+            "students were tested explain, so the estimated spread of true effects is 0 and the data cannot "
+            f"tell any of these {unit_words} from the state average. That is a limit of what this release can "
+            f"measure, not a finding that all {unit_words} help students grow alike; the margin says how far from "
+            "average each one could still be."
+        )
+    paired = raw.reindex(eb.index)
+    usable = paired.notna() & (paired != 0)
+    kept = (eb.loc[usable, "value"] / paired[usable]).median() if usable.any() else math.nan
+    apart = int((eb["value"].abs() > eb["value_moe95"]).sum())
+    kept_words = (
+        f"keep a median {kept * 100:.0f}% of each raw figure (the rest is taken as noise)"
+        if not (pd.isna(kept))
+        else "are pulled toward the state average"
+    )
+    return (
+        f"The shrunk figures {kept_words}; {apart} of the {n} {unit_words} are clearly above or below the state "
+        "average (their interval leaves out 0), the others cannot be told apart from it."
+    )
 
 
 def latest_window(rows: pd.DataFrame) -> str:

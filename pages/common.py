@@ -13,6 +13,8 @@ byte-order mark (:func:`csv_bytes`).
 
 from __future__ import annotations
 
+import copy
+import functools
 import html
 import re
 import unicodedata
@@ -54,11 +56,44 @@ def text_cap(value: object, limit: int = CELL_CAP) -> str:
     'xxxx…'
     """
     text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    if len(text) <= _MEMO_CHARS:
+        return _text_cap_short(text, limit)
+    return _text_cap(text, limit)
+
+
+#: Texts up to this length are capped once and remembered (names repeat on every rerun); longer ones never are.
+_MEMO_CHARS = 1000
+
+
+@functools.lru_cache(maxsize=65_536)
+def _text_cap_short(text: str, limit: int) -> str:
+    return _text_cap(text, limit)
+
+
+def _text_cap(text: str, limit: int) -> str:
     if len(text) > 4 * limit:
         text = text[: 4 * limit]  # enough to fill the cap after dropping invisible characters
     text = "".join(" " if ch in "\t\n\r" else ch for ch in text if unicodedata.category(ch)[0] != "C" or ch in "\t\n\r")
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def map_distinct(values: pd.Series, func: Callable[[Any], Any]) -> pd.Series:
+    """``values.map(func)`` for a column that repeats itself: ``func`` runs once per distinct present value.
+
+    Missing cells (None, NaN) are kept as they are, never passed to ``func``.
+
+    >>> map_distinct(pd.Series(["a\\nb", "a\\nb", None]), text_cap).tolist()
+    ['a b', 'a b', None]
+    """
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.empty(len(distinct) + 1, dtype=object)
+    mapped[:-1] = [func(v) for v in distinct]
+    out = mapped[codes]
+    missing = codes == -1
+    if missing.any():
+        out[missing] = values.to_numpy(dtype=object)[missing]
+    return pd.Series(out, index=values.index, dtype=object)
 
 
 def unique_labels(names: pd.Series, ids: pd.Series, limit: int = LABEL_CAP) -> pd.Series:
@@ -111,9 +146,7 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     out.columns = [neutralise(text_cap(c, CELL_CAP)) for c in out.columns]
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(
-                lambda v: v if v is None or (isinstance(v, float) and pd.isna(v)) else neutralise(text_cap(v, 1000))
-            )
+            out[col] = map_distinct(out[col], lambda v: neutralise(text_cap(v, 1000)))
     return out.to_csv(index=False, lineterminator="\n").encode("utf-8-sig")
 
 
@@ -130,21 +163,22 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     out.columns = [text_cap(c, CELL_CAP) for c in out.columns]
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(
-                lambda v: None if v is None or (isinstance(v, float) and pd.isna(v)) else text_cap(v, 1000)
-            )
+            out[col] = map_distinct(out[col], lambda v: text_cap(v, 1000)).where(lambda c: c.notna(), None)
     buf = io.BytesIO()
     out.to_parquet(buf, index=False)
     return buf.getvalue()
 
 
 def download_csv(frame: pd.DataFrame, file_name: str, key: str, label: str = "Download this table (CSV)") -> None:
-    """Download buttons for ``frame`` as CSV (:func:`csv_bytes`, opens in a spreadsheet) and as Parquet."""
+    """Download buttons for ``frame`` as CSV (:func:`csv_bytes`, opens in a spreadsheet) and as Parquet.
+
+    The files are written when a button is clicked, not on every rerun of the page.
+    """
     c1, c2 = st.columns(2)
-    c1.download_button(label, csv_bytes(frame), file_name=file_name, mime="text/csv", key=key)
+    c1.download_button(label, lambda: csv_bytes(frame), file_name=file_name, mime="text/csv", key=key)
     c2.download_button(
         "Same table as Parquet",
-        parquet_bytes(frame),
+        lambda: parquet_bytes(frame),
         file_name=file_name.rsplit(".", 1)[0] + ".parquet",
         mime="application/vnd.apache.parquet",
         key=f"{key}_parquet",
@@ -155,8 +189,12 @@ def releases_dir() -> Path:
     return config.analytics_home() / "releases"
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
+@st.cache_resource(show_spinner=False, max_entries=8)
 def load_release_cached(folder: str, release_id: str) -> Release:
+    """A release read once per server and shared by every session: treat it as read-only.
+
+    Pages get their own view of it from :func:`current_release`.
+    """
     return load_release(Path(folder), release_id)
 
 
@@ -182,12 +220,26 @@ def ensure_release() -> None:
 
 
 def current_release() -> Release:
-    """The release chosen in the sidebar (default: newest), cached by id."""
+    """The release chosen in the sidebar (default: newest), read once per server and cached by id.
+
+    Returns this rerun's own view of the shared release: its own manifest and shallow copies of the
+    tables (copy-on-write), so a page that changes a frame never changes what other sessions see.
+    """
     manifests = _manifests(str(releases_dir()))
     ids = [m["release_id"] for m in manifests]
     wanted = st.query_params.get("release")
     release_id = wanted if wanted in ids else ids[0]
-    return load_release_cached(str(releases_dir()), release_id)
+    return private_view(load_release_cached(str(releases_dir()), release_id))
+
+
+def private_view(release: Release) -> Release:
+    """``release`` with its own manifest and shallow (copy-on-write) copies of its tables; costs well under 1 ms."""
+    return Release(
+        release_id=release.release_id,
+        path=release.path,
+        manifest=copy.deepcopy(release.manifest),
+        tables={name: frame.copy(deep=False) for name, frame in release.tables.items()},
+    )
 
 
 def release_picker() -> None:
@@ -274,7 +326,7 @@ def _shown_text(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for col in out.columns:
         if out[col].dtype == object or pd.api.types.is_string_dtype(out[col]):
-            out[col] = out[col].map(lambda v: v if not isinstance(v, str) else text_cap(v))
+            out[col] = map_distinct(out[col], lambda v: v if not isinstance(v, str) else text_cap(v))
     return out
 
 
@@ -287,8 +339,14 @@ def table_with_margins(
     columns), else the shown columns.
     """
     shown = df[list(columns)].rename(columns=columns)
-    st.dataframe(_shown_text(shown), hide_index=True, width="stretch")
+    st.dataframe(_shown_text_cached(shown), hide_index=True, width="stretch")
     download_csv(shown if csv is None else csv, file_name, key)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _shown_text_cached(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`_shown_text`, cached by the table's content (hashing a table is cheaper than capping its text)."""
+    return _shown_text(frame)
 
 
 def url_select(
@@ -370,6 +428,35 @@ def paged(df: pd.DataFrame, name_col: str, key: str, noun: str, page_size: int =
     return ordered.iloc[start : start + page_size] if start < n else ordered.iloc[0:0]
 
 
+def figure(spec: dict[str, Any]) -> go.Figure:
+    """A fresh figure from a spec that came out of a validated figure (``Figure.to_dict()``), without validating again.
+
+    Building and validating a Plotly figure costs tens of milliseconds; the builders below cache
+    their specs (plain dicts, copied per use) and every rerun rebuilds the figure from its spec.
+    """
+    return go.Figure(spec, _validate=False)
+
+
+def cached_figure(build: Callable[..., go.Figure]) -> Callable[..., go.Figure]:
+    """``build`` with its validated spec cached by its arguments (DataFrames are hashed by content).
+
+    The cache holds plain dicts, never a figure object shared across sessions; each call gets a new figure.
+    """
+
+    def spec_of(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        return build(*args, **kwargs).to_dict()
+
+    spec_of.__qualname__ = spec_of.__name__ = f"spec_of_{build.__qualname__}"  # one cache per builder
+    spec = st.cache_data(show_spinner=False, max_entries=256)(spec_of)
+
+    @functools.wraps(build)
+    def cached(*args: Any, **kwargs: Any) -> go.Figure:
+        return figure(spec(*args, **kwargs))
+
+    return cached
+
+
+@cached_figure
 def caterpillar(
     df: pd.DataFrame,
     name_col: str,
@@ -461,6 +548,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return runs
 
 
+@cached_figure
 def trend(
     df: pd.DataFrame,
     x: str,
@@ -590,6 +678,17 @@ def long_table(df: pd.DataFrame, columns: dict[str, str], rate: bool, file_name:
     The CSV keeps the value and its margin as numbers in their own columns (percent
     for rates), with any district or school id beside the name.
     """
+    ids = [c for c in ID_COLUMNS if c in df.columns and c not in columns]
+    ranks = [c for c in ("rank_low", "rank_high") if c in df.columns]
+    used = list(dict.fromkeys([*ids, *columns, "value", "value_moe95", "flag", "flag_reason", *ranks]))
+    shown, csv = _long_frames(df[used], columns, rate)
+    st.dataframe(shown, hide_index=True, width="stretch")
+    download_csv(csv, file_name, key)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _long_frames(df: pd.DataFrame, columns: dict[str, str], rate: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The table :func:`long_table` shows (text capped) and the one it offers for download, cached by content."""
     k = _scale(rate)
     unit = "%" if rate else ""
     view = df.assign(
@@ -607,27 +706,48 @@ def long_table(df: pd.DataFrame, columns: dict[str, str], rate: bool, file_name:
         csv = csv.drop(columns=[c for c in csv.columns if c == columns.get("rank_words")])
         csv["Rank, best plausible (1 = highest)"] = df["rank_low"].to_numpy()
         csv["Rank, worst plausible"] = df["rank_high"].to_numpy()
-    table_with_margins(
-        view,
-        {
-            **columns,
-            "value_shown": "Value",
-            "moe_shown": "Margin of error (95%)",
-            "flag_words": "Reliability",
-            "flag_reason": "Why",
-        },
-        file_name,
-        key,
-        csv=csv,
-    )
+    shown_columns = {
+        **columns,
+        "value_shown": "Value",
+        "moe_shown": "Margin of error (95%)",
+        "flag_words": "Reliability",
+        "flag_reason": "Why",
+    }
+    return _shown_text(view[list(shown_columns)].rename(columns=shown_columns)), csv
 
 
 @st.cache_data(show_spinner=False)
 def maine_counties_geojson() -> dict[str, Any]:
-    """The shipped Census county outlines of Maine (no CDN)."""
+    """The shipped Census county outlines of Maine (no CDN), each ring an (n, 2) array of longitude, latitude.
+
+    Arrays, not lists of pairs: Plotly copies a figure's data several times on every rerun, and
+    copying 16 arrays is a thousand times cheaper than copying 11,000 small lists. They are written
+    to the browser as the same nested lists.
+    """
     import json
 
-    return json.loads((config.REFERENCE_DIR / "maine_counties.geojson").read_text(encoding="utf-8"))
+    geojson = json.loads((config.REFERENCE_DIR / "maine_counties.geojson").read_text(encoding="utf-8"))
+    for feature in geojson["features"]:
+        geometry = feature["geometry"]
+        if geometry["type"] == "Polygon":
+            geometry["coordinates"] = [np.asarray(ring, dtype=float) for ring in geometry["coordinates"]]
+        elif geometry["type"] == "MultiPolygon":
+            geometry["coordinates"] = [
+                [np.asarray(ring, dtype=float) for ring in polygon] for polygon in geometry["coordinates"]
+            ]
+    return geojson
+
+
+def _outlines(geojson: dict[str, Any], fips: pd.Series) -> dict[str, Any]:
+    """Only the outlines a trace colours: each county's shape travels to the browser once, not once per trace."""
+    wanted = set(fips.astype(str))
+    return {**geojson, "features": [f for f in geojson["features"] if str(f.get("id")) in wanted]}
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def graduation_view(folder: str, release_id: str, level: str, view: str, measure: str = "acgr_4yr") -> pd.DataFrame:
+    """:func:`analytics.views.graduation` of a release, cached by release id and view."""
+    return views.graduation(load_release_cached(folder, release_id), level, view, measure)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -652,7 +772,7 @@ def county_map(folder: str, release_id: str) -> dict[str, Any]:
     known = counties[counties["flag"] != "unreliable"]
     fig = px.choropleth_map(
         known,
-        geojson=maine_counties_geojson(),
+        geojson=_outlines(maine_counties_geojson(), known["fips"]),
         locations="fips",
         color="rate_pct",
         color_continuous_scale="Cividis",
@@ -671,7 +791,7 @@ def county_map(folder: str, release_id: str) -> dict[str, Any]:
         # an unreliable county is left uncoloured: a light fill with a heavy outline, never a shade of the scale
         fig.add_trace(
             go.Choroplethmap(
-                geojson=maine_counties_geojson(),
+                geojson=_outlines(maine_counties_geojson(), unknown["fips"]),
                 locations=unknown["fips"],
                 z=[0] * len(unknown),
                 colorscale=[[0, "rgba(230,230,230,0.6)"], [1, "rgba(230,230,230,0.6)"]],

@@ -11,9 +11,12 @@ from pages.common import (
     current_release,
     download_csv,
     escape_markdown,
+    graduation_view,
+    load_release_cached,
     long_table,
     pct,
     pct_moe,
+    releases_dir,
     text_cap,
     trend,
     unique_labels,
@@ -21,6 +24,7 @@ from pages.common import (
 )
 
 release = current_release()
+folder = str(releases_dir())
 districts = release.table("districts").sort_values("district_name")
 names = dict(
     zip(districts["district_id"], unique_labels(districts["district_name"], districts["district_id"]), strict=True)
@@ -39,7 +43,7 @@ grad_view = st.radio(
     "Graduation figures", ["3 cohorts pooled", "single cohorts"], horizontal=True, key="grad_view",
     help="Three cohorts pooled is what report cards show for small districts; single cohorts are noisier.",
 )  # fmt: skip
-grad = views.graduation(release, "district_id", grad_view)
+grad = graduation_view(folder, release.release_id, "district_id", grad_view)
 mine_grad = grad[grad["district_id"] == district]
 if grad_view == "3 cohorts pooled":
     window = views.latest_window(mine_grad)
@@ -76,9 +80,11 @@ ROWS = [
 ]
 
 
-def _cell(table: str, measure: str, ids: list[str]) -> pd.DataFrame:
-    t = release.table(table)
-    t = t[(t["measure"] == measure) & t["district_id"].isin(ids)]
+@st.cache_data(show_spinner=False, max_entries=16)
+def headline_cells(folder: str, release_id: str, table: str, measure: str) -> pd.DataFrame:
+    """Every district's figure for one row of the summary (latest window, math, 1 year out), cached per release."""
+    t = load_release_cached(folder, release_id).table(table)
+    t = t[t["measure"] == measure]
     if "cohorts" in t:  # graduation: the latest window, direct or model-based figure as views chooses
         t = views.shown_estimates(t[t["cohorts"] == views.latest_window(t)])
     if "subject" in t:
@@ -90,8 +96,9 @@ def _cell(table: str, measure: str, ids: list[str]) -> pd.DataFrame:
 
 rows, numbers = [], []
 for table, measure, _state_table, title in ROWS:
-    mine = _cell(table, measure, [district])
-    peer = _cell(table, measure, peer_ids)
+    cells = headline_cells(folder, release.release_id, table, measure)
+    mine = cells[cells["district_id"] == district]
+    peer = cells[cells["district_id"].isin(peer_ids)]
     peer_ok = peer[peer["flag"] != "unreliable"]
     value = mine["value"].iloc[0] if len(mine) else float("nan")
     rows.append(
@@ -123,7 +130,7 @@ safe_id = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(district))
 download_csv(pd.DataFrame(numbers).round(4), f"district_{safe_id}.csv", key="dl_profile")
 
 st.subheader("Graduation trend against the state")
-local = views.graduation(release, "district_id", "single cohorts")
+local = graduation_view(folder, release.release_id, "district_id", "single cohorts")
 local = local[local["district_id"] == district].assign(series=names[district])
 state = release.table("graduation_by_cohort")
 state = state[state["measure"] == "acgr_4yr"].assign(series="State", estimate="direct")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from analytics import views
-from pages.common import caterpillar, current_release, long_table, text_cap, unique_labels, url_select
+from pages.common import caterpillar, current_release, escape_markdown, long_table, text_cap, unique_labels, url_select
 
 release = current_release()
 schools = release.table("schools")
@@ -67,12 +67,35 @@ st.caption(
     f"{len(t)} schools · dashed line: median of the reliable schools shown"
     + (" (value-added is relative to the state, 0)" if measure == "value_added_points_eb" else "")
 )
+if measure == "value_added_points_eb":
+    growth = release.table("growth_by_school")
+    in_view = growth["school_id"].isin(t["school_id"]) & (growth["subject"] == subject)
+    st.info(
+        "**What the shrunk figure is.** "
+        + escape_markdown(views.explain(measure))
+        + " It is each school's measured value-added multiplied by the share of it the data can trust, which "
+        "is small where a school's figure is mostly privacy noise. "
+        + escape_markdown(views.value_added_words(growth[in_view]))
+    )
 if "model_value" in t:
     n_model = int((t["estimate"] == "model-based").sum())
     st.caption(
         f"{len(t) - n_model} direct and {n_model} model-based figures. " + " ".join(views.ESTIMATE_WORDS.values())
     )
-st.plotly_chart(caterpillar(t, "label", unit, rate, reference=state, reference_label="Median"), width="stretch")
+# value-added is relative to the state and can be negative: its intervals are not cut at 0
+reach = float((t["value"].abs() + t["value_moe95"]).max()) if measure.startswith("value_added") and len(t) else 0.0
+st.plotly_chart(
+    caterpillar(
+        t,
+        "label",
+        unit,
+        rate,
+        reference=state,
+        reference_label="Median",
+        lower=-reach if measure.startswith("value_added") else None,
+    ),
+    width="stretch",
+)
 with st.expander("Table view and download"):
     long_table(
         t.sort_values("value", ascending=False),

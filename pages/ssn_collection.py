@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -10,12 +11,15 @@ from analytics import views
 from pages.common import (
     COLOURS,
     FLAG_WORDS,
+    cached_figure,
     caterpillar,
     chart,
     county_map,
     county_optout,
     current_release,
+    figure,
     interval_bars,
+    load_release_cached,
     long_table,
     paged,
     pct,
@@ -31,10 +35,62 @@ from pages.common import (
 )
 
 release = current_release()
-districts = release.table("districts")
-districts = districts.assign(district_name=unique_labels(districts["district_name"], districts["district_id"]))
-by_district = views.optout_long(release.table("ssn_collection_by_district").merge(districts, on="district_id"))
-by_year = views.optout_long(release.table("ssn_collection_by_year"))
+folder = str(releases_dir())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def derived(folder: str, release_id: str) -> dict[str, pd.DataFrame]:
+    """The frames this page draws, computed once per release (post-processing of published tables only)."""
+    release = load_release_cached(folder, release_id)
+    districts = release.table("districts")
+    districts = districts.assign(district_name=unique_labels(districts["district_name"], districts["district_id"]))
+    return {
+        "districts": districts,
+        "by_district": views.optout_long(
+            release.table("ssn_collection_by_district").merge(districts, on="district_id")
+        ),
+        "by_year": views.optout_long(release.table("ssn_collection_by_year")),
+        "counties": views.optout_long(county_optout(folder, release_id)),
+        "scatter": views.optout_vs_coverage(release, years_out=1),
+    }
+
+
+@cached_figure
+def coverage_chart(folder: str, release_id: str) -> go.Figure:
+    """Each district's opt-out rate against its wage-record coverage 1 year out, both with 95% intervals."""
+    scatter = derived(folder, release_id)["scatter"]
+    fig = go.Figure()
+    for ok, group in scatter.groupby("both_reliable"):
+        colour = COLOURS["reliable"] if ok else COLOURS["unreliable"]
+        bar_colour = colour if ok else "rgba(153,153,153,0.3)"  # faint, so wide intervals do not hide the pattern
+        fig.add_trace(
+            go.Scatter(
+                x=group["optout_rate"] * 100,
+                y=group["coverage"] * 100,
+                mode="markers",
+                name="both figures reliable" if ok else "at least one figure unreliable",
+                marker={"color": colour, "size": 8, "symbol": "circle" if ok else "circle-open"},
+                meta=point_meta(["reliable" if ok else "unreliable"] * len(group), 0.0, 1.0, 100.0),
+                error_x=interval_bars(group["optout_rate"], group["optout_rate_moe95"], bar_colour),
+                error_y=interval_bars(group["coverage"], group["coverage_moe95"], bar_colour),
+                text=group["district_name"].map(plot_text),
+                hovertemplate="%{text}<br>opt-out %{x:.1f}%<br>coverage %{y:.1f}%<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        height=460,
+        xaxis_title="Families declining the SSN (%)",
+        yaxis_title="Cohort students matched to wage records, 1 year out (%)",
+        xaxis={"range": [0, min(100.0, float(scatter["optout_rate"].max()) * 100 + 10)]},
+        yaxis={"range": [0, 101]},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return fig
+
+
+frames = derived(folder, release.release_id)
+districts, by_district, by_year = frames["districts"], frames["by_district"], frames["by_year"]
 
 st.title("SSN collection and opt-out")
 st.markdown(
@@ -122,13 +178,13 @@ with st.expander("Table view and download"):
     )
 
 st.subheader("Opt-out by county")
-counties = county_optout(str(releases_dir()), release.release_id)
-fig3 = go.Figure(county_map(str(releases_dir()), release.release_id))
+counties = frames["counties"]
+fig3 = figure(county_map(folder, release.release_id))
 left, right = st.columns([3, 2])
 chart(
     fig3,
     views.reading_dots(
-        views.optout_long(counties),
+        counties,
         "an opt-out rate",
         "counties",
         True,
@@ -144,7 +200,7 @@ right.markdown(
 )
 with right:
     long_table(
-        views.optout_long(counties),
+        counties,
         {"county": "County", "n_districts": "Districts"},
         True,
         "ssn_optout_by_county.csv",
@@ -152,34 +208,8 @@ with right:
     )
 
 st.subheader("Where more families opt out, workforce figures cover fewer students")
-scatter = views.optout_vs_coverage(release, years_out=1)
-fig4 = go.Figure()
-for ok, group in scatter.groupby("both_reliable"):
-    colour = COLOURS["reliable"] if ok else COLOURS["unreliable"]
-    bar_colour = colour if ok else "rgba(153,153,153,0.3)"  # faint, so wide intervals do not hide the pattern
-    fig4.add_trace(
-        go.Scatter(
-            x=group["optout_rate"] * 100,
-            y=group["coverage"] * 100,
-            mode="markers",
-            name="both figures reliable" if ok else "at least one figure unreliable",
-            marker={"color": colour, "size": 8, "symbol": "circle" if ok else "circle-open"},
-            meta=point_meta(["reliable" if ok else "unreliable"] * len(group), 0.0, 1.0, 100.0),
-            error_x=interval_bars(group["optout_rate"], group["optout_rate_moe95"], bar_colour),
-            error_y=interval_bars(group["coverage"], group["coverage_moe95"], bar_colour),
-            text=group["district_name"].map(plot_text),
-            hovertemplate="%{text}<br>opt-out %{x:.1f}%<br>coverage %{y:.1f}%<extra></extra>",
-        )
-    )
-fig4.update_layout(
-    height=460,
-    xaxis_title="Families declining the SSN (%)",
-    yaxis_title="Cohort students matched to wage records, 1 year out (%)",
-    xaxis={"range": [0, min(100.0, float(scatter["optout_rate"].max()) * 100 + 10)]},
-    yaxis={"range": [0, 101]},
-    legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-    margin={"l": 10, "r": 10, "t": 40, "b": 10},
-)
+scatter = frames["scatter"]
+fig4 = coverage_chart(folder, release.release_id)
 reliable_pairs = scatter[scatter["both_reliable"]]
 corr = reliable_pairs["optout_rate"].corr(reliable_pairs["coverage"]) if len(reliable_pairs) > 2 else float("nan")
 chart(

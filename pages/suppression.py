@@ -13,14 +13,17 @@ from analytics import views
 from pages.common import (
     COLOURS,
     FLAG_WORDS,
+    cached_figure,
     chart,
     current_release,
     download_csv,
     interval_bars,
+    load_release_cached,
     pct,
     pct_moe,
     plot_text,
     point_meta,
+    releases_dir,
     symbols,
     table_with_margins,
     unique_labels,
@@ -28,6 +31,7 @@ from pages.common import (
 )
 
 release = current_release()
+folder = str(releases_dir())
 districts = release.table("districts")
 districts = districts.assign(district_name=unique_labels(districts["district_name"], districts["district_id"]))
 
@@ -54,22 +58,82 @@ complementary = st.checkbox(
     "Also hide cells that would give a hidden one away (complementary suppression)", value=True, key="compl"
 )
 
-if which == "graduation":
-    t = release.table("graduation_by_district")
-    t = t[t["measure"] == "acgr_4yr"].merge(districts[["district_id", "district_name", "county"]], on="district_id")
-    t = t.assign(n=t["denominator"], cell=t["cohort"].map(views.cohort_label), row=t["district_id"])
-    n_words, cell_words = "students in the cohort (noisy)", "Cohort"
-else:
-    t = release.table("ssn_collection_by_district").merge(
-        districts[["district_id", "district_name", "county"]], on="district_id"
+N_WORDS = {"graduation": "students in the cohort (noisy)", "optout": "families asked (noisy)"}
+n_words, cell_words = N_WORDS[which], {"graduation": "Cohort", "optout": "Years"}[which]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def compared_cells(folder: str, release_id: str, which: str, threshold: int, complementary: bool) -> pd.DataFrame:
+    """The chosen table of a release, cell by cell, with what an n < threshold rule would hide (cached per choice)."""
+    release = load_release_cached(folder, release_id)
+    districts = release.table("districts")
+    districts = districts.assign(district_name=unique_labels(districts["district_name"], districts["district_id"]))
+    if which == "graduation":
+        t = release.table("graduation_by_district")
+        t = t[t["measure"] == "acgr_4yr"].merge(districts[["district_id", "district_name", "county"]], on="district_id")
+        t = t.assign(n=t["denominator"], cell=t["cohort"].map(views.cohort_label), row=t["district_id"])
+    else:
+        t = release.table("ssn_collection_by_district").merge(
+            districts[["district_id", "district_name", "county"]], on="district_id"
+        )
+        t = views.optout_long(t)
+        # one cell per district: the state total is published, so a single hidden district could be recovered from it
+        t = t.assign(n=t["n_asked"], cell="all school years", row="state")
+    t = t.reset_index(drop=True)
+    return views.suppression_comparison(t, "n", "row", threshold=threshold, complementary=complementary)
+
+
+@cached_figure
+def sizes_chart(folder: str, release_id: str, which: str, threshold: int, complementary: bool) -> go.Figure:
+    """Every published figure against its group's noisy size, the cells the rule hides in orange."""
+    compared = compared_cells(folder, release_id, which, threshold, complementary)
+    shown = compared[compared["value"].notna()]
+    fig = go.Figure()
+    for hidden, group in shown.groupby("hidden"):
+        colour = COLOURS["rough"] if hidden else COLOURS["reliable"]
+        fig.add_trace(
+            go.Scatter(
+                x=group["n"].clip(lower=1),
+                y=group["value"] * 100,
+                mode="markers",
+                name=("hidden by the rule, published here" if hidden else "shown under both"),
+                marker={"color": colour, "size": 7, "symbol": symbols(group["flag"]), "opacity": 0.8},
+                error_y={
+                    **interval_bars(group["value"], group["value_moe95"], "rgba(120,120,120,0.18)"),
+                    "thickness": 0.8,
+                    "width": 0,
+                },
+                meta=point_meta(group["flag"], 0.0, 1.0, 100.0),
+                text=group["district_name"].map(plot_text),
+                customdata=np.stack(
+                    [group["cell"].astype(str), group["value_moe95"] * 100, group["flag"].map(FLAG_WORDS)], axis=1
+                ),
+                hovertemplate="%{text}, %{customdata[0]}<br>%{x:,.0f} (noisy): %{y:.1f}% ± %{customdata[1]:.1f}"
+                "<br>%{customdata[2]}<extra></extra>",
+            )
+        )
+    fig.add_vline(
+        x=threshold,
+        line_dash="dash",
+        line_color="#555555",
+        annotation_text=f"n = {threshold}",
+        annotation_position="top right",
     )
-    t = views.optout_long(t)
-    # one cell per district: the state total is published, so a single hidden district could be recovered from it
-    t = t.assign(n=t["n_asked"], cell="all school years", row="state")
-    n_words, cell_words = "families asked (noisy)", "Years"
-t = t.reset_index(drop=True)
-compare = st.cache_data(views.suppression_comparison, show_spinner=False, max_entries=16)
-compared = compare(t, "n", "row", threshold=int(threshold), complementary=complementary)
+    fig.update_layout(
+        height=460,
+        xaxis={
+            "type": "log",
+            "title": f"Size of the group: {N_WORDS[which]}, log scale",
+            "range": [-0.05, math.log10(max(float(shown["n"].max()), 20.0)) + 0.1],
+        },
+        yaxis={"range": [0, 100], "title": "Published figure (%)"},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return fig
+
+
+compared = compared_cells(folder, release.release_id, which, int(threshold), complementary)
 summary = views.suppression_summary(compared.assign(row=compared["district_id"]), "row")
 
 st.caption(
@@ -87,48 +151,7 @@ m3.caption(
 )
 
 shown = compared[compared["value"].notna()]
-fig = go.Figure()
-for hidden, group in shown.groupby("hidden"):
-    colour = COLOURS["rough"] if hidden else COLOURS["reliable"]
-    fig.add_trace(
-        go.Scatter(
-            x=group["n"].clip(lower=1),
-            y=group["value"] * 100,
-            mode="markers",
-            name=("hidden by the rule, published here" if hidden else "shown under both"),
-            marker={"color": colour, "size": 7, "symbol": symbols(group["flag"]), "opacity": 0.8},
-            error_y={
-                **interval_bars(group["value"], group["value_moe95"], "rgba(120,120,120,0.18)"),
-                "thickness": 0.8,
-                "width": 0,
-            },
-            meta=point_meta(group["flag"], 0.0, 1.0, 100.0),
-            text=group["district_name"].map(plot_text),
-            customdata=np.stack(
-                [group["cell"].astype(str), group["value_moe95"] * 100, group["flag"].map(FLAG_WORDS)], axis=1
-            ),
-            hovertemplate="%{text}, %{customdata[0]}<br>%{x:,.0f} (noisy): %{y:.1f}% ± %{customdata[1]:.1f}"
-            "<br>%{customdata[2]}<extra></extra>",
-        )
-    )
-fig.add_vline(
-    x=threshold,
-    line_dash="dash",
-    line_color="#555555",
-    annotation_text=f"n = {threshold}",
-    annotation_position="top right",
-)
-fig.update_layout(
-    height=460,
-    xaxis={
-        "type": "log",
-        "title": f"Size of the group: {n_words}, log scale",
-        "range": [-0.05, math.log10(max(float(shown["n"].max()), 20.0)) + 0.1],
-    },
-    yaxis={"range": [0, 100], "title": "Published figure (%)"},
-    legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
-    margin={"l": 10, "r": 10, "t": 40, "b": 10},
-)
+fig = sizes_chart(folder, release.release_id, which, int(threshold), complementary)
 hidden_shown = shown[shown["hidden"]]
 hidden_ok = int((hidden_shown["flag"] != "unreliable").sum())
 chart(
@@ -145,8 +168,8 @@ st.caption(
 )
 
 st.subheader("One district, cell by cell")
-ids = sorted(compared["district_id"].unique(), key=lambda d: districts.set_index("district_id").loc[d, "district_name"])
 names = districts.set_index("district_id")["district_name"]
+ids = sorted(compared["district_id"].unique(), key=names.__getitem__)
 # default: the district with the most hidden cells, where the difference shows most
 most = compared.groupby("district_id")["hidden"].sum().idxmax()
 district = url_select("District", ids, "district", default=most, format_func=lambda d: str(names[d]))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -11,6 +12,7 @@ from analytics.metrics.workforce import EARNINGS_TOP_USD
 from pages.common import (
     COLOURS,
     FLAG_WORDS,
+    cached_figure,
     chart,
     current_release,
     escape_markdown,
@@ -24,6 +26,114 @@ from pages.common import (
     url_select,
     with_ranks,
 )
+
+
+@cached_figure
+def employment_chart(
+    order: list[object],
+    rate: pd.DataFrame,
+    lo: pd.DataFrame,
+    hi: pd.DataFrame,
+    cov: pd.DataFrame,
+    variant: str,
+    ranked: bool,
+) -> go.Figure:
+    """Matched students' rate (dots) inside the possible range over all students (hatched bar), one row per unit."""
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            y=[plot_text(v) for v in order],
+            x=((hi.loc[order, "value"] - lo.loc[order, "value"]) * 100).tolist(),
+            base=(lo.loc[order, "value"] * 100).tolist(),
+            orientation="h",
+            name="Possible range over all students (bounds)",
+            marker={"color": "rgba(0,158,115,0.25)", "pattern": {"shape": "/"}},
+            hoverinfo="skip",
+        )
+    )
+    for flag in ("reliable", "rough", "unreliable"):
+        g = rate.loc[[i for i in order if rate.loc[i, "flag"] == flag]]
+        if g.empty:
+            continue
+        rank_text = g["rank_words"].map(lambda r: f"<br>rank {r}") if ranked else g["flag"].map(lambda _f: "")
+        fig.add_trace(
+            go.Scatter(
+                x=g["value"] * 100,
+                y=[plot_text(v) for v in g.index],
+                mode="markers",
+                name=f"Matched students: {FLAG_WORDS[flag]}",
+                marker={"color": COLOURS[flag], "size": 9, "symbol": symbols(g["flag"])},
+                error_x=interval_bars(g["value"], g["value_moe95"], COLOURS[flag]),
+                meta=point_meta(g["flag"], 0.0, 1.0, 100.0),
+                customdata=np.stack(
+                    [
+                        (cov.loc[g.index, "value"] * 100).to_numpy(),
+                        g["flag_reason"].fillna("").map(plot_text).to_numpy(),
+                        (g["value_moe95"] * 100).to_numpy(),
+                        rank_text.to_numpy(),
+                    ],
+                    axis=1,
+                ),
+                hovertemplate="%{y}: %{x:.1f}% ± %{customdata[2]:.1f}<br>coverage %{customdata[0]:.0f}%"
+                "%{customdata[3]}<br>%{customdata[1]}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        height=max(360, 24 * len(order) + 150),
+        xaxis_title=f"{plot_text(views.label(variant))} (%)",
+        xaxis={"range": [0, 100], "side": "top", "mirror": "allticks", "showline": True},
+        yaxis={"automargin": True},
+        barmode="overlay",
+        legend={"orientation": "h", "yanchor": "top", "y": -0.01, "x": 0},
+        margin={"l": 10, "r": 10, "t": 60, "b": 40},
+    )
+    return fig
+
+
+@cached_figure
+def earnings_chart(earn: pd.DataFrame, key_label: str, order: list[object]) -> go.Figure:
+    """Earnings percentiles (P25, P50, P75) of the units in ``order``; top-coded ones as right-pointing triangles."""
+    fig2 = go.Figure()
+    for i, (q, colour) in enumerate((("p25", "#56B4E9"), ("p50", "#0072B2"), ("p75", "#CC79A7"))):
+        g = earn[earn["measure"] == q].drop_duplicates(key_label).set_index(key_label).reindex(order)
+        g = g[g["value"].notna()]
+        if g.empty:
+            continue
+        top = g["top_coded"].fillna(False).astype(bool)
+        base = ["circle", "diamond", "square"][i]
+        # a top-coded percentile is at least the top edge: an arrow pointing right, no error bar
+        shapes = [
+            ("triangle-right" if t else base) + ("" if f == "reliable" else "-open")
+            for t, f in zip(top, g["flag"], strict=True)
+        ]
+        bars = interval_bars(
+            g["value"], g["value_moe95"].where(~top, 0), colour, lower=0.0, upper=EARNINGS_TOP_USD, scale=1.0
+        )
+        fig2.add_trace(
+            go.Scatter(
+                x=g["value"],
+                y=[plot_text(v) for v in g.index],
+                mode="markers",
+                name=views.label(q),
+                marker={"color": colour, "size": 9, "symbol": shapes},
+                error_x={**bars, "thickness": 1.2},
+                meta=point_meta(g["flag"], 0.0, EARNINGS_TOP_USD, 1.0),
+                customdata=np.stack(
+                    [g["shown_as"].fillna("—").to_numpy(), g["flag"].map(FLAG_WORDS).to_numpy()], axis=1
+                ),
+                hovertemplate="%{y}: %{customdata[0]}<br>%{customdata[1]}<extra></extra>",
+            )
+        )
+    fig2.update_layout(
+        height=max(360, 24 * len(order) + 150),
+        xaxis_title="Annual earnings, 2024 dollars",
+        xaxis={"range": [0, EARNINGS_TOP_USD * 1.05], "side": "top", "mirror": "allticks", "showline": True},
+        yaxis={"automargin": True, "categoryorder": "array", "categoryarray": [plot_text(v) for v in order]},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.01, "x": 0},
+        margin={"l": 10, "r": 10, "t": 60, "b": 40},
+    )
+    return fig2
+
 
 release = current_release()
 districts = release.table("districts")
@@ -94,54 +204,7 @@ elif cut == "subgroup":
 else:  # cohorts and paths read in their natural order
     order = rate.sort_index(ascending=False).index.tolist()
 
-fig = go.Figure()
-fig.add_trace(
-    go.Bar(
-        y=[plot_text(v) for v in order],
-        x=((hi.loc[order, "value"] - lo.loc[order, "value"]) * 100).tolist(),
-        base=(lo.loc[order, "value"] * 100).tolist(),
-        orientation="h",
-        name="Possible range over all students (bounds)",
-        marker={"color": "rgba(0,158,115,0.25)", "pattern": {"shape": "/"}},
-        hoverinfo="skip",
-    )
-)
-for flag in ("reliable", "rough", "unreliable"):
-    g = rate.loc[[i for i in order if rate.loc[i, "flag"] == flag]]
-    if g.empty:
-        continue
-    rank_text = g["rank_words"].map(lambda r: f"<br>rank {r}") if ranked else g["flag"].map(lambda _f: "")
-    fig.add_trace(
-        go.Scatter(
-            x=g["value"] * 100,
-            y=[plot_text(v) for v in g.index],
-            mode="markers",
-            name=f"Matched students: {FLAG_WORDS[flag]}",
-            marker={"color": COLOURS[flag], "size": 9, "symbol": symbols(g["flag"])},
-            error_x=interval_bars(g["value"], g["value_moe95"], COLOURS[flag]),
-            meta=point_meta(g["flag"], 0.0, 1.0, 100.0),
-            customdata=np.stack(
-                [
-                    (cov.loc[g.index, "value"] * 100).to_numpy(),
-                    g["flag_reason"].fillna("").map(plot_text).to_numpy(),
-                    (g["value_moe95"] * 100).to_numpy(),
-                    rank_text.to_numpy(),
-                ],
-                axis=1,
-            ),
-            hovertemplate="%{y}: %{x:.1f}% ± %{customdata[2]:.1f}<br>coverage %{customdata[0]:.0f}%"
-            "%{customdata[3]}<br>%{customdata[1]}<extra></extra>",
-        )
-    )
-fig.update_layout(
-    height=max(360, 24 * len(order) + 150),
-    xaxis_title=f"{plot_text(views.label(variant))} (%)",
-    xaxis={"range": [0, 100], "side": "top", "mirror": "allticks", "showline": True},
-    yaxis={"automargin": True},
-    barmode="overlay",
-    legend={"orientation": "h", "yanchor": "top", "y": -0.01, "x": 0},
-    margin={"l": 10, "r": 10, "t": 60, "b": 40},
-)
+fig = employment_chart(order, rate.loc[order], lo.loc[order], hi.loc[order], cov.loc[order], variant, ranked)
 chart(
     fig,
     views.reading_dots(
@@ -187,43 +250,7 @@ if cut == "district":
     earn = earn.merge(districts[["district_id", "district_name"]], on="district_id")
 elif cut == "cohort":
     earn = earn.assign(cohort_label=earn["cohort"].map(views.cohort_label))
-fig2 = go.Figure()
-for i, (q, colour) in enumerate((("p25", "#56B4E9"), ("p50", "#0072B2"), ("p75", "#CC79A7"))):
-    g = earn[earn["measure"] == q].drop_duplicates(key_label).set_index(key_label).reindex(order)
-    g = g[g["value"].notna()]
-    if g.empty:
-        continue
-    top = g["top_coded"].fillna(False).astype(bool)
-    base = ["circle", "diamond", "square"][i]
-    # a top-coded percentile is at least the top edge: an arrow pointing right, no error bar
-    shapes = [
-        ("triangle-right" if t else base) + ("" if f == "reliable" else "-open")
-        for t, f in zip(top, g["flag"], strict=True)
-    ]
-    bars = interval_bars(
-        g["value"], g["value_moe95"].where(~top, 0), colour, lower=0.0, upper=EARNINGS_TOP_USD, scale=1.0
-    )
-    fig2.add_trace(
-        go.Scatter(
-            x=g["value"],
-            y=[plot_text(v) for v in g.index],
-            mode="markers",
-            name=views.label(q),
-            marker={"color": colour, "size": 9, "symbol": shapes},
-            error_x={**bars, "thickness": 1.2},
-            meta=point_meta(g["flag"], 0.0, EARNINGS_TOP_USD, 1.0),
-            customdata=np.stack([g["shown_as"].fillna("—").to_numpy(), g["flag"].map(FLAG_WORDS).to_numpy()], axis=1),
-            hovertemplate="%{y}: %{customdata[0]}<br>%{customdata[1]}<extra></extra>",
-        )
-    )
-fig2.update_layout(
-    height=max(360, 24 * len(order) + 150),
-    xaxis_title="Annual earnings, 2024 dollars",
-    xaxis={"range": [0, EARNINGS_TOP_USD * 1.05], "side": "top", "mirror": "allticks", "showline": True},
-    yaxis={"automargin": True, "categoryorder": "array", "categoryarray": [plot_text(v) for v in order]},
-    legend={"orientation": "h", "yanchor": "top", "y": -0.01, "x": 0},
-    margin={"l": 10, "r": 10, "t": 60, "b": 40},
-)
+fig2 = earnings_chart(earn[earn[key_label].isin(order)], key_label, order)
 median = earn[earn["measure"] == "p50"]
 chart(
     fig2,

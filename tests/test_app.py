@@ -208,3 +208,14 @@ def test_the_sidebar_links_to_the_families_page() -> None:
     links = [link.proto for link in at.get("page_link")]
     assert [link.page for link in links] == ["families"]
     assert "Families" in links[0].label
+
+
+@pytest.mark.usefixtures("sample_home")
+def test_school_value_added_says_what_the_shrunk_figure_is_and_keeps_its_margin() -> None:
+    at = _page("pages/schools.py", measure="Value-added, shrunk (scale points)")
+    words = " ".join(box.value for box in at.info)
+    assert "What the shrunk figure is" in words and "state average" in words
+    table = at.dataframe[0].value
+    shown = table[table["Value"] != "—"]
+    assert len(shown) > 0
+    assert not (shown["Margin of error (95%)"] == "± 0.0").any()  # a shrunk figure is never "0.0 ± 0.0"

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from analytics import auth, config, pii, report
@@ -286,21 +287,19 @@ def evil_pages(sample_home: Path, monkeypatch: pytest.MonkeyPatch) -> list[bytes
     """Pages read a release whose names are hostile; returns every CSV download the pages build."""
     evil = _evil_release(load_release(sample_home / "releases"))
     monkeypatch.setattr(common, "load_release", lambda folder, release_id: evil)
-    common.load_release_cached.clear()
-    common.county_optout.clear()
-    common.county_map.clear()
+    st.cache_data.clear()  # pages cache what they derive from a release by its id, which the evil one shares
+    st.cache_resource.clear()
     downloads: list[bytes] = []
-    real = common.csv_bytes
+    real = common.download_csv
 
-    def recording(frame: pd.DataFrame) -> bytes:
-        downloads.append(real(frame))
-        return downloads[-1]
+    def recording(frame: pd.DataFrame, *args: Any, **kwargs: Any) -> None:
+        downloads.append(common.csv_bytes(frame))  # what the button serves when clicked (files are made on click)
+        real(frame, *args, **kwargs)
 
-    monkeypatch.setattr(common, "csv_bytes", recording)
+    monkeypatch.setattr(common, "download_csv", recording)
     yield downloads
-    common.load_release_cached.clear()
-    common.county_optout.clear()
-    common.county_map.clear()
+    st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 @pytest.mark.parametrize(

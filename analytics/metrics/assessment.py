@@ -26,7 +26,7 @@ tested grades loses tests (the remaining bias, measured in docs/metrics.md).
    students' growth percentiles (PSEO histogram method); its **value-added** is
    the noisy mean residual (scale points, clamped to +/- 3 sigma), shrunk toward
    zero by empirical Bayes: ``theta_EB = lambda * theta``, ``lambda = s2_theta /
-   (s2_theta + s2_eps / n + noise variance)``.
+   (s2_theta + s2_eps / n + noise variance)`` (:func:`shrink_value_added`).
 """
 
 from __future__ import annotations
@@ -323,24 +323,53 @@ def score_growth(pairs: pd.DataFrame | ir.Table, models: list[GrowthModel]) -> i
 
 
 def shrink_value_added(means: pd.DataFrame, residual_sd: float) -> pd.DataFrame:
-    """Empirical-Bayes shrinkage of noisy school mean residuals (post-processing).
+    """Empirical-Bayes shrinkage of noisy school mean residuals toward the state average, 0 (post-processing).
 
-    ``means`` has columns value (noisy mean residual), value_moe95 and
-    n_students. The variance of true school effects is estimated as the
-    variance of the noisy means minus their average sampling and noise variance;
-    each school's estimate is multiplied by lambda = s2_theta / (s2_theta +
-    s2_eps / n + noise variance). Small schools and noisy cells are pulled in most.
+    The Fay-Herriot model with a known mean (residuals are measured from the statewide expected
+    gain, so the state average is 0): ``value_i = theta_i + e_i``, ``theta_i ~ (0, A)``,
+    ``e_i ~ (0, D_i)`` with ``D_i = residual_sd**2 / n_i + (value_moe95_i / 1.96)**2``, the
+    sampling variance of a mean of ``n_i`` residuals plus the privacy noise (scale points squared).
+
+    The spread of true school effects ``A`` is the Prasad-Rao moment estimate
+    ``max(0, mean(value_i**2 - D_i))`` (Prasad & Rao 1990, JASA 85). It is 0 when the figures vary
+    no more than their noise explains: then every school is shrunk to the state average. The
+    likelihood-based positive estimates (REML; Li & Lahiri's 2010 adjusted REML) are not used:
+    they trust ``D_i``, and the Snapping noise on a mean is coarse and heavier-tailed than the normal
+    law behind ``value_moe95 / 1.96``, so they read part of the noise as spread between schools.
+
+    Each estimate is ``value_eb = lambda_i * value_i``, ``lambda_i = A / (A + D_i)``, with the
+    Prasad-Rao mean squared error ``g1 + 2 g3`` (``g1 = lambda_i D_i``, ``g3 = D_i**2 / (A + D_i)**3
+    * Var(A)``, ``Var(A) = 2 sum_j (A + D_j)**2 / m**2``) so that the margin also counts the
+    uncertainty about ``A``; where that first-order term exceeds ``D_i`` (the most precise schools
+    when ``A`` is near 0) the margin is the direct figure's own, never wider.
+
+    ``means`` has columns value (noisy mean residual, scale points; NaN without an estimate),
+    value_moe95 and n_students. Returns ``means`` with ``shrinkage`` (lambda), ``value_eb`` and
+    ``value_eb_moe95`` (95% margin of ``value_eb``) added; NaN where there is no estimate.
+    Raises ValueError for a residual_sd that is not positive.
+
+    >>> m = pd.DataFrame({"value": [6.0, -6.0, 1.0, float("nan")], "value_moe95": [1.96, 1.96, 1.96, 9.0],
+    ...                   "n_students": [100, 100, 100, 0]})
+    >>> out = shrink_value_added(m, residual_sd=10.0)  # D = 1 + 1; A = (34 + 34 - 1) / 3; lambda = A / (A + 2)
+    >>> out["shrinkage"].round(3).tolist()[:3], out["value_eb"].round(2).tolist()[:3]
+    ([0.918, 0.918, 0.918], [5.51, -5.51, 0.92])
     """
-    ok = means["value"].notna() & (means["n_students"] > 0)
-    n = means["n_students"].clip(lower=1).astype(float)
-    noise_var = (means["value_moe95"] / 1.96) ** 2
-    sampling_var = residual_sd**2 / n
-    total_var = sampling_var + noise_var
-    # estimate the spread of true effects from the cells whose error is smallest (the better half), where
-    # the noisy means' variance is not swamped by clamped, noise-dominated small cells
-    precise = ok & (total_var <= total_var[ok].median()) if ok.any() else ok
-    s2_theta = (
-        max(float(np.var(means.loc[precise, "value"]) - np.mean(total_var[precise])), 0.0) if precise.sum() > 2 else 0.0
-    )
-    lam = s2_theta / (s2_theta + total_var)
-    return means.assign(shrinkage=lam.where(ok), value_eb=(lam * means["value"]).where(ok))
+    if not residual_sd > 0:
+        raise ValueError("shrink_value_added: residual_sd must be positive (scale points)")
+    ok = (means["value"].notna() & (means["n_students"] > 0) & means["value_moe95"].notna()).to_numpy()
+    n = means["n_students"].clip(lower=1).to_numpy(float)
+    d = residual_sd**2 / n + (means["value_moe95"].to_numpy(float) / 1.96) ** 2
+    y = means["value"].to_numpy(float)
+    lam = np.full(len(means), np.nan)
+    eb_moe = np.full(len(means), np.nan)
+    if ok.any():
+        yo, do = y[ok], d[ok]
+        m = len(yo)
+        a_hat = max(0.0, float(np.mean(yo * yo - do)))
+        var_a = 2.0 * float(np.sum((a_hat + do) ** 2)) / m**2
+        lam_o = a_hat / (a_hat + do)
+        g1 = lam_o * do
+        g3 = do**2 / (a_hat + do) ** 3 * var_a
+        lam[ok] = lam_o
+        eb_moe[ok] = 1.96 * np.sqrt(np.minimum(g1 + 2.0 * g3, do))
+    return means.assign(shrinkage=lam, value_eb=lam * np.where(ok, y, np.nan), value_eb_moe95=eb_moe)
