@@ -28,7 +28,7 @@ from analytics.engine import as_relation, execute
 
 Domains = Mapping[str, Sequence[object]]
 _log: contextvars.ContextVar[list[pd.DataFrame] | None] = contextvars.ContextVar("exact_log", default=None)
-#: Floats enter the bounding hash rounded to this many decimals, so engines that print floats differently agree.
+#: Numbers enter the bounding hash in fixed point to this many decimals, so engines and dtypes agree.
 _FLOAT_DIGITS = 6
 
 
@@ -56,13 +56,11 @@ def aggregate(expr: ir.Table) -> pd.DataFrame:
 
 
 def _text(value: ir.Value) -> ir.StringValue:
-    """One text per value, the same on every engine (booleans and integers as digits, floats fixed-point)."""
+    """One text per value, the same on every engine and dtype: numbers and booleans as fixed-point digits."""
     dtype = value.type()
     if dtype.is_boolean():
-        text = value.cast("int8").cast("string")
-    elif dtype.is_integer():
-        text = value.cast("int64").cast("string")
-    elif dtype.is_floating() or dtype.is_decimal():
+        value = value.cast("int8")
+    if dtype.is_boolean() or dtype.is_numeric():  # 2015, 2015.0 and an int32 2015 give one text
         text = (value.cast("float64") * 10**_FLOAT_DIGITS).round().cast("int64").cast("string")
     else:
         text = value.cast("string")

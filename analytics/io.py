@@ -76,19 +76,27 @@ class DuckDBSource:
 DEFAULT_DUCKDB_MEMORY = "1GB"
 
 
-def open_database() -> duckdb.DuckDBPyConnection:
-    """A DuckDB database for one loaded dataset: a file in a private folder (mode 0700), spilling there.
+#: Extracts whose files total more than this many bytes are loaded into a database file on disk
+#: (smaller ones stay in memory, which is faster to open and close).
+ON_DISK_ABOVE_BYTES = 64 * 1024 * 1024
 
-    The folder holds a copy of the extract's (de-identified) tables while the dataset is loaded; it
-    is deleted when the connection is garbage-collected or the process exits. The memory limit is
-    ``ANALYTICS_DUCKDB_MEMORY`` (default :data:`DEFAULT_DUCKDB_MEMORY`), checked to be a size.
+
+def open_database(input_bytes: int = ON_DISK_ABOVE_BYTES + 1) -> duckdb.DuckDBPyConnection:
+    """A DuckDB database for one loaded dataset, with a memory limit and a private spill folder (mode 0700).
+
+    An extract whose files total more than :data:`ON_DISK_ABOVE_BYTES` (``input_bytes``) goes into
+    a database file in that folder, so DuckDB can evict its pages beyond the memory limit; a smaller
+    one stays in memory. The folder holds (de-identified) extract data only while the dataset is
+    loaded: it is deleted when the connection is garbage-collected or the process exits. The
+    memory limit is ``ANALYTICS_DUCKDB_MEMORY`` (default :data:`DEFAULT_DUCKDB_MEMORY`), checked to
+    be a size (raises ValueError otherwise).
     """
+    limit = duckdb_size(os.environ.get("ANALYTICS_DUCKDB_MEMORY") or DEFAULT_DUCKDB_MEMORY)
     folder = Path(tempfile.mkdtemp(prefix="slds-dataset-", dir=os.environ.get("ANALYTICS_DUCKDB_DIR") or None))
     os.chmod(folder, 0o700)
-    limit = duckdb_size(os.environ.get("ANALYTICS_DUCKDB_MEMORY") or DEFAULT_DUCKDB_MEMORY)
     try:
         con = duckdb.connect(
-            str(folder / "dataset.duckdb"),
+            str(folder / "dataset.duckdb") if input_bytes > ON_DISK_ABOVE_BYTES else ":memory:",
             config={"memory_limit": limit, "temp_directory": str(folder / "spill")},
         )
         con.execute("SET enable_progress_bar = false")

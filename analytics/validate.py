@@ -722,7 +722,7 @@ def _run(dataset_dir: Path) -> tuple[ValidationReport, duckdb.DuckDBPyConnection
     for text in config_problems:
         name, _, rest = text.partition(": ")
         report.problems.append(Problem(name, rest, rule="extract configuration"))
-    con = open_database()
+    con = open_database(sum(tf.path.stat().st_size for tf in files.values()))
     checker = _Checker(con, report, config)
     for name in schema.TABLE_NAMES:
         if name in files:

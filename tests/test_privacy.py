@@ -321,8 +321,6 @@ def test_seeded_runs_repeat_and_unseeded_runs_differ() -> None:
 
 
 def test_which_rows_are_kept_does_not_depend_on_dtypes_or_column_order() -> None:
-    from analytics.privacy import bound_contributions
-
     rows = pd.DataFrame(
         {"student_key": ["a"] * 6 + ["b"], "year": list(range(2015, 2022)), "flag": [True, False] * 3 + [True]}
     )
@@ -332,5 +330,5 @@ def test_which_rows_are_kept_does_not_depend_on_dtypes_or_column_order() -> None
         rows.astype({"year": "float64", "flag": "int64"}),
         rows[["flag", "year", "student_key"]],
     ]
-    kept = [sorted(bound_contributions(v, 3)["year"].astype(int)) for v in variants]
+    kept = [sorted(execute(exact.bound(v, 3))["year"].astype(int)) for v in variants]
     assert all(k == kept[0] for k in kept) and len(kept[0]) == 4

@@ -41,6 +41,7 @@ def expand_subgroups(rows: pd.DataFrame | ir.Table) -> ir.Table:
 
     ``rows`` must carry the students table's subgroup columns.
 
+    >>> from analytics.engine import execute
     >>> df = pd.DataFrame({"student_key": ["K1"], "sex": ["F"], "race_ethnicity": ["Asian"],
     ...                    "economically_disadvantaged": [True], "english_learner": [False], "disability": [False]})
     >>> sorted(execute(expand_subgroups(df))["subgroup"])[:2]

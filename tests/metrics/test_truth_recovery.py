@@ -76,7 +76,8 @@ def _coverage(estimate: pd.Series, truth: pd.Series, moe: pd.Series) -> float:
 # ---------------------------------------------------------------------------
 def _outcomes(folder: Path) -> tuple[Dataset, pd.DataFrame]:
     ds = load_dataset(folder)
-    return ds, execute(cohort.cohort_outcomes(ds.source))
+    out = execute(cohort.cohort_outcomes(ds.source))
+    return ds, out.sort_values("student_key", ignore_index=True)
 
 
 def test_cohorts_categories_removal_and_attribution_match_the_truth(exact: tuple[Path, pd.DataFrame]) -> None:
