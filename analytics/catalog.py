@@ -64,13 +64,18 @@ class BuildContext:
     def cohort(self) -> ir.Table:
         return self.engine.cache(cohort.adjusted_cohort(self.engine))
 
+    @property
+    def _cohort_table(self) -> str:
+        """The name of the engine's materialised adjusted cohort (other relations read it, not recompute it)."""
+        return str(self.cohort.op().name)
+
     @functools.cached_property
     def workforce(self) -> ir.Table:
-        return self.engine.cache(workforce.workforce_rows(self.engine))
+        return self.engine.cache(workforce.workforce_rows(self.engine, self._cohort_table))
 
     @functools.cached_property
     def college(self) -> ir.Table:
-        return self.engine.cache(postsecondary.college_rows(self.engine))
+        return self.engine.cache(postsecondary.college_rows(self.engine, self._cohort_table))
 
     @functools.cached_property
     def tests(self) -> ir.Table:
@@ -89,7 +94,7 @@ class BuildContext:
 
     @functools.cached_property
     def match(self) -> ir.Table:
-        return coverage.match_rows(self.engine)
+        return coverage.match_rows(self.engine, self._cohort_table)
 
     @functools.cached_property
     def growth_pairs(self) -> ir.Table:

@@ -78,7 +78,7 @@ DEFAULT_DUCKDB_MEMORY = "1GB"
 
 #: Extracts whose files total more than this many bytes are loaded into a database file on disk
 #: (smaller ones stay in memory, which is faster to open and close).
-ON_DISK_ABOVE_BYTES = 64 * 1024 * 1024
+ON_DISK_ABOVE_BYTES = 16 * 1024 * 1024
 
 
 def open_database(input_bytes: int = ON_DISK_ABOVE_BYTES + 1) -> duckdb.DuckDBPyConnection:

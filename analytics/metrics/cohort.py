@@ -192,6 +192,19 @@ def adjusted_cohort(source: Any) -> ir.Table:
     return engine_of(source).relation(adjusted_cohort_sql(extract.of(source).require_years()[0]))
 
 
+def cohort_source(last: int, cohort_table: str | None = None) -> str:
+    """What a query reads the adjusted cohort from: a materialised table's name, or its SQL as a subquery.
+
+    ``cohort_table`` is the name of a relation the engine already holds with the rows of
+    :func:`adjusted_cohort` (the release materialises it once); it must be an identifier.
+    """
+    if cohort_table is None:
+        return f"({adjusted_cohort_sql(last)})"
+    if not cohort_table.replace("_", "").isalnum():
+        raise ValueError("cohort_table must be a plain table name")
+    return cohort_table
+
+
 def adjusted_cohort_sql(last: int) -> str:
     """The SQL (DuckDB dialect) of :func:`adjusted_cohort`."""
     columns = ", ".join(f"s.{c}" for c in SUBGROUP_COLUMNS)

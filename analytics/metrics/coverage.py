@@ -35,12 +35,12 @@ def ssn_collection_rows(source: Any) -> ir.Table:
     )
 
 
-def match_rows(source: Any) -> ir.Table:
+def match_rows(source: Any, cohort_table: str | None = None) -> ir.Table:
     """One row per adjusted-cohort student: student_key, cohort, district_id, category (see MATCH_CATEGORIES)."""
     last = extract.of(source).require_years()[0]
     return engine_of(source).relation(
         f"""
-        WITH cov_cohort AS ({cohort.adjusted_cohort_sql(last)}),
+        WITH cov_cohort AS (SELECT * FROM {cohort.cohort_source(last, cohort_table)} ac),
         cov_provided AS (SELECT DISTINCT student_key FROM ssn_collection WHERE status = 'provided'),
         cov_found AS (SELECT DISTINCT student_key FROM wages WHERE wages > 0)
         SELECT c.student_key, c.cohort, c.acgr_district_id AS district_id,

@@ -36,7 +36,7 @@ import ibis.expr.types as ir
 
 from analytics import extract
 from analytics.engine import engine_of
-from analytics.metrics.cohort import GRADUATE_CATEGORIES, SUBGROUP_COLUMNS, adjusted_cohort_sql
+from analytics.metrics.cohort import GRADUATE_CATEGORIES, SUBGROUP_COLUMNS, cohort_source
 
 TIMINGS = ("fall", "later")
 LEVELS = ("2-year", "4-year")
@@ -75,13 +75,13 @@ COLLEGE_MEASURES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 COLLEGE_WINDOW_YEARS = 5
 
 
-def college_sql(last_school_year: int, last_postsecondary_year: int) -> str:
+def college_sql(last_school_year: int, last_postsecondary_year: int, cohort_table: str | None = None) -> str:
     """The SQL (DuckDB dialect) of :func:`college_rows`."""
     graduates = ", ".join(f"'{c}'" for c in GRADUATE_CATEGORIES)
     last_post = int(last_postsecondary_year)
     return f"""
         WITH col_grads AS (
-            SELECT * FROM ({adjusted_cohort_sql(last_school_year)}) c
+            SELECT * FROM {cohort_source(last_school_year, cohort_table)} c
             WHERE c.acgr_category IN ({graduates}) AND c.cohort + {COLLEGE_WINDOW_YEARS} <= {last_post}
         ),
         col_diplomas AS (SELECT student_key, min(school_year) AS grad_year FROM enrollments
@@ -123,8 +123,8 @@ def college_sql(last_school_year: int, last_postsecondary_year: int) -> str:
         """
 
 
-def college_rows(source: Any) -> ir.Table:
+def college_rows(source: Any, cohort_table: str | None = None) -> ir.Table:
     """One row per observable graduate, a relation: student_key, cohort, grad_year, acgr_district_id,
     acgr_school_id, the subgroup columns, category (see :data:`COLLEGE_CATEGORIES`)."""
     last_school, _, last_post = extract.of(source).require_years()
-    return engine_of(source).relation(college_sql(int(last_school), int(last_post)))
+    return engine_of(source).relation(college_sql(int(last_school), int(last_post), cohort_table))

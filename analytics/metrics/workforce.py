@@ -39,7 +39,7 @@ import pandas as pd
 
 from analytics import config, extract, schema
 from analytics.engine import engine_of
-from analytics.metrics.cohort import SUBGROUP_COLUMNS, adjusted_cohort_sql
+from analytics.metrics.cohort import SUBGROUP_COLUMNS, cohort_source
 from analytics.privacy import Bins
 
 YEARS_OUT: tuple[int, ...] = (1, 3, 5)
@@ -94,13 +94,13 @@ def _lit(value: object) -> str:
     return repr(float(value)) if isinstance(value, float) else str(int(value))  # type: ignore[call-overload]
 
 
-def workforce_sql(last_school_year: int, last_wage_year: int) -> str:
+def workforce_sql(last_school_year: int, last_wage_year: int, cohort_table: str | None = None) -> str:
     """The SQL (DuckDB dialect) of :func:`workforce_rows`."""
     years = " UNION ALL ".join(f"SELECT {k} AS years_out" for k in YEARS_OUT)
     cpi = " ".join(f"WHEN {y} THEN {_lit(f)}" for y, f in sorted(cpi_factors().items()))
     sectors = " ".join(f"WHEN {_lit(code)} THEN {_lit(name)}" for code, name in schema.NAICS_SECTORS.items())
     return f"""
-        WITH wf_students AS ({adjusted_cohort_sql(last_school_year)}),
+        WITH wf_students AS (SELECT * FROM {cohort_source(last_school_year, cohort_table)} ac),
         wf_paths AS ({postsecondary_path_sql()}),
         wf_matched AS (SELECT DISTINCT student_key FROM ssn_collection WHERE status = 'provided'),
         wf_main_employer AS (
@@ -150,7 +150,7 @@ def workforce_sql(last_school_year: int, last_wage_year: int) -> str:
         """
 
 
-def workforce_rows(source: Any) -> ir.Table:
+def workforce_rows(source: Any, cohort_table: str | None = None) -> ir.Table:
     """One row per (adjusted-cohort student, years out) whose year is within the extract's last wage year.
 
     A relation with the columns student_key, cohort, years_out, year,
@@ -160,7 +160,7 @@ def workforce_rows(source: Any) -> ir.Table:
     for the qualifying employed).
     """
     last_school, last_wage, _ = extract.of(source).require_years()
-    return engine_of(source).relation(workforce_sql(int(last_school), int(last_wage)))
+    return engine_of(source).relation(workforce_sql(int(last_school), int(last_wage), cohort_table))
 
 
 def postsecondary_path(source: Any) -> ir.Table:
