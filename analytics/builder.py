@@ -415,8 +415,23 @@ def run(
     ledger = ledger or Ledger.default()
     if seed is not None and not ledger.allow_seeded_noise:
         raise ValueError("a seed is for tests only: pass a test ledger made with allow_seeded_noise=True.")
+    own = ctx is None
     ctx = ctx or BuildContext(dataset.source)
+    try:
+        return _run(req, dataset, user, ledger, seed, ctx)
+    finally:
+        if own:
+            ctx.close()
+
+
+def _run(
+    req: TableRequest, dataset: Dataset, user: User, ledger: Ledger, seed: privacy.Seed, ctx: BuildContext
+) -> TableResult:
     req = req.canonical(ctx)
+    try:
+        dataset.extract.require_declared(str(dataset.path))
+    except ValueError as exc:
+        raise RequestError(str(exc)) from None
     attached = lineage.resolve(ledger, dataset.source, dataset.path)
 
     def answer() -> bytes:

@@ -299,32 +299,32 @@ def _query(args: argparse.Namespace) -> int:
     user = _principal(args, steward=False)
     dataset = load_dataset(Path(args.dataset))
     ledger = Ledger.default()
-    ctx = BuildContext(dataset.source, engine=_engine(args))
-    req = req.canonical(ctx)
-    attached = lineage.resolve(ledger, dataset.source, dataset.path)
-    free = query_key(req.query()) in ledger.answered(attached.lineage, attached.extract_id, user.budget_scope)
-    if free:
-        print("You asked this before: the stored answer is returned and nothing is spent.")
-    else:
-        ledger.check_affordable(
-            attached.lineage, user.budget_scope, ledger.charge_of(attached.lineage, epsilon=req.epsilon)
-        )
-        print(
-            f"This query costs epsilon={req.epsilon:g} from {user.budget_scope} on {attached.lineage}. "
-            "Expected margins of error:"
-        )
-        print(builder.preview(req).to_string(index=False))
-    if not args.yes and not free:
-        if not sys.stdin.isatty():
-            raise CliError("no terminal to confirm the spend: add --yes to run it; nothing was spent")
-        if input("Run it? [y/N] ").strip().lower() not in ("y", "yes"):
-            print("Not run; nothing was spent.")
-            return 1
-    result = builder.run(req, dataset, user, ledger, ctx=ctx)
-    paths = builder.write_outputs(result, out)
-    state = "the stored answer (nothing spent)" if result.spend.reused else f"spent epsilon={req.epsilon:g}"
-    print(f"Wrote {', '.join(str(p) for p in paths.values())}; {state}.")
-    return 0
+    with BuildContext(dataset.source, engine=_engine(args)) as ctx:
+        req = req.canonical(ctx)
+        attached = lineage.resolve(ledger, dataset.source, dataset.path)
+        free = query_key(req.query()) in ledger.answered(attached.lineage, attached.extract_id, user.budget_scope)
+        if free:
+            print("You asked this before: the stored answer is returned and nothing is spent.")
+        else:
+            ledger.check_affordable(
+                attached.lineage, user.budget_scope, ledger.charge_of(attached.lineage, epsilon=req.epsilon)
+            )
+            print(
+                f"This query costs epsilon={req.epsilon:g} from {user.budget_scope} on {attached.lineage}. "
+                "Expected margins of error:"
+            )
+            print(builder.preview(req).to_string(index=False))
+        if not args.yes and not free:
+            if not sys.stdin.isatty():
+                raise CliError("no terminal to confirm the spend: add --yes to run it; nothing was spent")
+            if input("Run it? [y/N] ").strip().lower() not in ("y", "yes"):
+                print("Not run; nothing was spent.")
+                return 1
+        result = builder.run(req, dataset, user, ledger, ctx=ctx)
+        paths = builder.write_outputs(result, out)
+        state = "the stored answer (nothing spent)" if result.spend.reused else f"spent epsilon={req.epsilon:g}"
+        print(f"Wrote {', '.join(str(p) for p in paths.values())}; {state}.")
+        return 0
 
 
 def _ledger(args: argparse.Namespace) -> int:

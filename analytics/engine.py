@@ -21,11 +21,14 @@ a release on its cluster.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import dataclasses
 import functools
 import os
 import shutil
 import tempfile
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +42,7 @@ import pandas as pd
 import pyarrow as pa
 from ibis.backends.duckdb import Backend as _IbisDuckDB
 
-from analytics.io import duckdb_size
+from analytics.io import duckdb_size, private_folder
 
 ENGINES: tuple[str, ...] = ("duckdb", "spark")
 #: The SQL dialect metric definitions are written in.
@@ -88,7 +91,7 @@ class EngineConfig:
             return value
         if value is None:
             return cls.from_env()
-        return cls(kind=str(value).strip().lower())
+        return dataclasses.replace(cls.from_env(), kind=str(value).strip().lower())
 
 
 class _DuckDBBackend(_IbisDuckDB):
@@ -286,8 +289,12 @@ def _spark_session(master: str) -> Any:
     except ImportError as exc:  # pragma: no cover - pyspark is a pinned requirement
         raise EngineError("the Spark engine needs pyspark (pip install -r requirements.txt)") from exc
     try:
+        local_dir = Path(tempfile.mkdtemp(prefix="slds-spark-local-"))  # shuffle and spill files: private
+        os.chmod(local_dir, 0o700)
+        atexit.register(shutil.rmtree, local_dir, True)
         builder = (
             SparkSession.builder.master(master)
+            .config("spark.local.dir", str(local_dir))
             .appName("slds-analytics")
             .config("spark.ui.enabled", "false")
             .config("spark.sql.session.timeZone", "UTC")
@@ -318,15 +325,18 @@ def _spark_engine(con: duckdb.DuckDBPyConnection, table_names: Sequence[str], cf
     base = cfg.spark_staging
     if base is not None:
         base.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix="slds-spark-", dir=base))
-    os.chmod(staging, 0o700)
+    staging = private_folder("slds-spark-", base)
     backend = ibis.pyspark.connect(session)
     try:
         for name in table_names:
             path = staging / f"{name}.parquet"
-            con.execute(f"COPY {name} TO '{path}' (FORMAT PARQUET)")
+            literal = "'" + str(path).replace("'", "''") + "'"
+            con.execute(f"COPY {name} TO {literal} (FORMAT PARQUET)")
             backend.read_parquet(str(path), table_name=name)
     except Exception:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return Engine(backend, "spark", table_names, cleanup=staging)
+    engine = Engine(backend, "spark", table_names, cleanup=staging)
+    # the staged copy goes when the engine does, even if its user never closes it (and at exit)
+    weakref.finalize(engine, shutil.rmtree, staging, True)
+    return engine

@@ -56,7 +56,11 @@ def aggregate(expr: ir.Table) -> pd.DataFrame:
 
 
 def _text(value: ir.Value) -> ir.StringValue:
-    """One text per value, the same on every engine and dtype: numbers and booleans as fixed-point digits."""
+    """One text per value, the same on every engine and dtype: numbers and booleans as fixed-point digits.
+
+    Each value is written with its length in front (``5:x|y|z``), and NULL as ``-``, so
+    different rows never give the same text.
+    """
     dtype = value.type()
     if dtype.is_boolean():
         value = value.cast("int8")
@@ -64,7 +68,7 @@ def _text(value: ir.Value) -> ir.StringValue:
         text = (value.cast("float64") * 10**_FLOAT_DIGITS).round().cast("int64").cast("string")
     else:
         text = value.cast("string")
-    return text.fill_null("~")
+    return (text.length().cast("string") + ":" + text).fill_null("-")
 
 
 def canonical_text(rows: ir.Table, columns: Sequence[str] | None = None) -> ir.StringValue:
@@ -92,6 +96,7 @@ def bound(rows: pd.DataFrame | ir.Table, max_rows: int, key: str = "student_key"
     t = as_relation(rows)
     if key not in t.columns:
         raise ValueError(f"rows lack the column {key!r} that identifies a student")
+    t = t.filter(t[key].notnull())  # a row with no student is no one's: never counted
     if most_rows_per_student(t, key) <= max_rows:
         return t
     text = canonical_text(t)
@@ -128,6 +133,8 @@ def on_domain(counted: pd.DataFrame, domains: Domains, columns: Sequence[str]) -
     got = counted[[*keys, *columns]].copy()
     for k in keys:  # the engine's key types (int32, bool, str) aligned to the public list's
         got[k] = _aligned(got[k], cells[k])
+    if got.duplicated(keys).any():
+        raise ValueError(f"two engine keys fell on one public cell of {', '.join(keys)}: the key types do not match")
     out = cells.merge(got, on=keys, how="left")
     for c in columns:
         out[c] = out[c].fillna(0)
@@ -144,13 +151,23 @@ def _aligned(values: pd.Series, like: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), None).map(lambda v: v if v is None else str(v))
 
 
-def counts(rows: pd.DataFrame | ir.Table, keys: Sequence[str], max_rows: int, key: str = "student_key") -> pd.DataFrame:
+def counts(
+    rows: pd.DataFrame | ir.Table,
+    keys: Sequence[str],
+    max_rows: int,
+    key: str = "student_key",
+    domains: Domains | None = None,
+) -> pd.DataFrame:
     """Rows per combination of ``keys`` after bounding each student to ``max_rows`` rows (present cells only).
 
+    With ``domains``, rows whose keys are not in the public lists are dropped inside the engine.
     Result: the key columns and ``n`` (int64). Use :func:`on_domain` to lay it over a public domain.
     """
     t = as_relation(rows).select(key, *keys)
     kept = bound(t, max_rows, key)
+    for column, values in (domains or {}).items():  # keys outside the public lists never leave the engine
+        if not kept[column].type().is_boolean():  # (a boolean's domain is all of it; Ibis 12 also mis-parenthesises
+            kept = kept.filter(kept[column].isin(list(values)))  # IN after an inlined comparison)
     out = aggregate(kept.group_by(list(keys)).aggregate(n=kept.count()))
     out["n"] = out["n"].astype("int64")
     return out
@@ -170,7 +187,7 @@ def histogram(
     :func:`full_domain` order (categories fastest), with ``n`` (int64).
     """
     full = {**domains, category: list(categories)}
-    out = on_domain(counts(rows, list(full), max_rows, key), full, ["n"])
+    out = on_domain(counts(rows, list(full), max_rows, key, full), full, ["n"])
     out["n"] = out["n"].astype("int64")
     return out
 

@@ -65,6 +65,25 @@ class ExtractConfig:
         """(low, high) reporting range of ``subject`` tests in ``grade``."""
         return self.score_scales.get((subject, int(grade)), DEFAULT_SCORE_SCALE)
 
+    def undeclared_years(self) -> list[str]:
+        """End-year fields the steward did not declare in extract.json (so they were read from the data)."""
+        return [f for f in YEAR_FIELDS if f not in self.declared]
+
+    def require_declared(self, where: str) -> None:
+        """Raise ValueError naming extract.json unless all three end years are declared.
+
+        A year read from the data would decide, without noise, which cells are published: one
+        student with a later record would move it (invariant 7). Releases and researcher tables
+        therefore need the years declared.
+        """
+        missing = self.undeclared_years()
+        if missing:
+            raise ValueError(
+                f"{EXTRACT_FILE} in {where} does not declare {', '.join(missing)}: a release needs the steward to "
+                "declare all three end years (a year read from the data could reveal that one student exists); "
+                f"add them to {EXTRACT_FILE} (docs/data-contract.md shows the format)"
+            )
+
     def require_years(self) -> tuple[int, int, int]:
         """The three end years; raises ValueError if :func:`resolve` has not filled them."""
         years = (self.last_school_year, self.last_wage_year, self.last_postsecondary_year)

@@ -92,8 +92,7 @@ def open_database(input_bytes: int = ON_DISK_ABOVE_BYTES + 1) -> duckdb.DuckDBPy
     be a size (raises ValueError otherwise).
     """
     limit = duckdb_size(os.environ.get("ANALYTICS_DUCKDB_MEMORY") or DEFAULT_DUCKDB_MEMORY)
-    folder = Path(tempfile.mkdtemp(prefix="slds-dataset-", dir=os.environ.get("ANALYTICS_DUCKDB_DIR") or None))
-    os.chmod(folder, 0o700)
+    folder = private_folder("slds-dataset-", os.environ.get("ANALYTICS_DUCKDB_DIR") or None)
     try:
         con = duckdb.connect(
             str(folder / "dataset.duckdb") if input_bytes > ON_DISK_ABOVE_BYTES else ":memory:",
@@ -105,6 +104,30 @@ def open_database(input_bytes: int = ON_DISK_ABOVE_BYTES + 1) -> duckdb.DuckDBPy
         raise
     weakref.finalize(con, shutil.rmtree, folder, True)
     return con
+
+
+_OWNER = "owner.pid"
+
+
+def private_folder(prefix: str, parent: str | Path | None = None) -> Path:
+    """A new folder (mode 0700) for a copy of extract data, owned by this process.
+
+    Folders of the same prefix left by a process that no longer runs (killed before it could
+    clean up) are deleted first, so a crash never leaves microdata behind for long.
+    """
+    base = Path(parent) if parent else Path(tempfile.gettempdir())
+    for old in base.glob(f"{prefix}*"):
+        try:
+            pid = int((old / _OWNER).read_text())
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(old, ignore_errors=True)
+        except (OSError, ValueError):  # not ours, still being created, or its owner runs
+            continue
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
+    os.chmod(folder, 0o700)
+    (folder / _OWNER).write_text(str(os.getpid()))
+    return folder
 
 
 def duckdb_size(value: str) -> str:

@@ -258,6 +258,10 @@ def build_release(
     clean_stale_builds(releases_dir)
     report("Validating the dataset", 0.0)
     ds = dataset or load_dataset(Path(data_dir))
+    try:
+        ds.extract.require_declared(str(data_dir))
+    except ValueError as exc:
+        raise ReleaseError(str(exc)) from None
     attached = lineage.resolve(ledger, ds.source, Path(data_dir))
     check_recorded(ledger, releases_dir, attached.lineage)
     plan = plan_release(float(epsilon), ledger.status(attached.lineage).accounting)

@@ -189,6 +189,21 @@ class _Checker:
         self.typed: dict[str, set[str]] = {}
         self.file_names: dict[str, str] = {}
         self.keys_of: dict[str, list[str]] = {}
+        #: counts of rows matching a condition, computed many at a time by :meth:`prefetch`
+        self._counts: dict[tuple[str, str], int] = {}
+
+    def prefetch(self, relation: str, wheres: list[str]) -> None:
+        """Count the rows matching each condition in one scan of ``relation`` (instead of one scan each).
+
+        ``relation`` must not change afterwards: :meth:`_count` answers from these counts.
+        """
+        todo = [w for w in dict.fromkeys(wheres) if (relation, w) not in self._counts]
+        for start in range(0, len(todo), 64):  # a few dozen conditions per scan keeps each query small
+            part = todo[start : start + 64]
+            columns = ", ".join(f"count(*) FILTER (WHERE {w})" for w in part)
+            row = self.con.execute(f"SELECT {columns} FROM {relation}").fetchone() or ()
+            for w, n in zip(part, row, strict=True):
+                self._counts[(relation, w)] = int(n or 0)
 
     def add(
         self,
@@ -395,20 +410,11 @@ class _Checker:
         # Types: the value must cast to the contract type.
         typed_exprs = [ROW]
         ok_cols: set[str] = set()
-        for col in present:
+        casts = [self._cast_of(col, _q(mapping[col.name]), raw_types[mapping[col.name]]) for col in present]
+        self.prefetch(raw, [bad for _cast, bad in casts])
+        for col, (cast, bad_cast) in zip(present, casts, strict=True):
             target = DUCKDB_TYPES[col.dtype]
             qc = _q(mapping[col.name])
-            rtype = raw_types[mapping[col.name]]
-            source_expr = f"CAST({qc} AS VARCHAR)" if col.dtype == "date" and rtype != "DATE" else qc
-            cast = f"TRY_CAST({source_expr} AS {target})"
-            bad_cast = f"{qc} IS NOT NULL AND {cast} IS NULL"
-            if col.dtype == "int" and rtype in ("DOUBLE", "FLOAT", "VARCHAR"):
-                # 2.5 must not silently round to 2 (or 3)
-                bad_cast = (
-                    f"{qc} IS NOT NULL AND (TRY_CAST({qc} AS DOUBLE) IS NULL "
-                    f"OR TRY_CAST({qc} AS DOUBLE) <> round(TRY_CAST({qc} AS DOUBLE)))"
-                )
-                cast = f"CAST(TRY_CAST({qc} AS DOUBLE) AS BIGINT)"
             n_bad = self._count(raw, bad_cast)
             if n_bad:
                 self._type_problem(fname, raw, col, qc, bad_cast, n_bad, raw_key)
@@ -424,9 +430,10 @@ class _Checker:
         self.con.execute(f"CREATE TEMP TABLE {typed} AS SELECT {', '.join(typed_exprs)} FROM {raw}")
         self.con.execute(f"DROP TABLE {raw}")
 
-        for col in present:
-            if col.name in ok_cols:
-                self._check_values(typed, fname, col, key)
+        checked = [c for c in present if c.name in ok_cols]
+        self.prefetch(typed, [where for col in checked for where, *_ in self._value_checks(col)])
+        for col in checked:
+            self._check_values(typed, fname, col, key)
         self._check_pii_content(typed, fname, [c for c in present if c.dtype in ("string", "int")])
         pk = spec.key_columns(list(mapping))
         if all(c in ok_cols for c in pk):
@@ -434,6 +441,22 @@ class _Checker:
         if tf.table == "assessments" and {"subject", "grade", "scale_score"} <= ok_cols:
             self._check_scales(typed, fname, key)
         self.typed[tf.table] = ok_cols
+
+    @staticmethod
+    def _cast_of(col: schema.Column, qc: str, rtype: str) -> tuple[str, str]:
+        """The cast of a raw column to its contract type, and the condition of a value that does not cast."""
+        target = DUCKDB_TYPES[col.dtype]
+        source_expr = f"CAST({qc} AS VARCHAR)" if col.dtype == "date" and rtype != "DATE" else qc
+        cast = f"TRY_CAST({source_expr} AS {target})"
+        bad_cast = f"{qc} IS NOT NULL AND {cast} IS NULL"
+        if col.dtype == "int" and rtype in ("DOUBLE", "FLOAT", "VARCHAR"):
+            # 2.5 must not silently round to 2 (or 3)
+            bad_cast = (
+                f"{qc} IS NOT NULL AND (TRY_CAST({qc} AS DOUBLE) IS NULL "
+                f"OR TRY_CAST({qc} AS DOUBLE) <> round(TRY_CAST({qc} AS DOUBLE)))"
+            )
+            cast = f"CAST(TRY_CAST({qc} AS DOUBLE) AS BIGINT)"
+        return cast, bad_cast
 
     def _type_problem(
         self, fname: str, raw: str, col: schema.Column, qc: str, bad: str, n_bad: int, key: str | None
@@ -469,10 +492,18 @@ class _Checker:
         )
 
     def _count(self, relation: str, where: str) -> int:
+        if (relation, where) in self._counts:
+            return self._counts[(relation, where)]
         row = self.con.execute(f"SELECT count(*) FROM {relation} WHERE {where}").fetchone()
         return int(row[0]) if row else 0
 
     def _check_values(self, typed: str, fname: str, col: schema.Column, key: str | None) -> None:
+        for where, words, rule, expected in self._value_checks(col):
+            self.report_rows(fname, typed, where, words, col.name, key, rule=rule, expected=expected)
+
+    @staticmethod
+    def _value_checks(col: schema.Column) -> list[tuple[str, str, str, str]]:
+        """The contract's value rules of one column: (condition of a bad row, words, rule, expected)."""
         qc = _q(col.name)
         checks: list[tuple[str, str, str, str]] = []  # where, words, rule, expected
         if not col.nullable:
@@ -516,8 +547,7 @@ class _Checker:
                     "letters, digits, '-' or '_' only" + (", 6 to 64 characters" if col.pseudonymous_key else ""),
                 )
             )
-        for where, words, rule, expected in checks:
-            self.report_rows(fname, typed, where, words, col.name, key, rule=rule, expected=expected)
+        return checks
 
     def _check_pii_content(self, typed: str, fname: str, cols: list[schema.Column]) -> None:
         for col in cols:
