@@ -297,6 +297,7 @@ def _spark_session(master: str) -> Any:
             .config("spark.local.dir", str(local_dir))
             .appName("slds-analytics")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.ansi.enabled", "false")
             .config("spark.sql.shuffle.partitions", os.environ.get("ANALYTICS_SPARK_PARTITIONS", _partitions(master)))
@@ -304,12 +305,21 @@ def _spark_session(master: str) -> Any:
         session = builder.getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
         return session
-    except Exception as exc:
+    except Exception as exc:  # Java missing, master unreachable or misspelt: one sentence
         raise EngineError(
-            f"Spark could not start with master {master!r}: {type(exc).__name__}. The Spark engine needs Java 17 "
-            "(apt-get install openjdk-17-jre-headless) and, for a cluster, a reachable master URL "
-            "(ANALYTICS_SPARK_MASTER)."
+            f"Spark could not start with master {master!r} ({_first_reason(exc)}). Check the master URL "
+            "(ANALYTICS_SPARK_MASTER or --spark-master: local[N], spark://host:port, yarn or k8s://...), that the "
+            "master is reachable, and that Java 17 is installed (apt-get install openjdk-17-jre-headless)."
         ) from None
+
+
+def _first_reason(exc: Exception) -> str:
+    """The first line of Spark's own explanation (a start-up error names settings, never data)."""
+    for line in str(exc).splitlines():
+        line = line.strip()
+        if line and not line.startswith(("at ", "py4j", "An error occurred", "Traceback")):
+            return line[:200]
+    return type(exc).__name__
 
 
 def _partitions(master: str) -> str:

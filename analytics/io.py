@@ -74,6 +74,8 @@ class DuckDBSource:
 #: DuckDB's memory limit for the validated dataset and the exact work (``ANALYTICS_DUCKDB_MEMORY``):
 #: beyond it DuckDB spills to its private folder on disk, so a state-size extract fits a small machine.
 DEFAULT_DUCKDB_MEMORY = "1GB"
+#: Below this DuckDB runs out of memory on operators that cannot spill (ANALYTICS_DUCKDB_MEMORY is refused).
+MIN_DUCKDB_MEMORY_BYTES = 256 * 10**6
 
 
 #: Extracts whose files total more than this many bytes are loaded into a database file on disk
@@ -137,6 +139,9 @@ def duckdb_size(value: str) -> str:
     unit = text[len(number) :]
     if not number.replace(".", "", 1).isdigit() or unit not in {"KB", "MB", "GB", "TB", "KIB", "MIB", "GIB", "TIB"}:
         raise ValueError(f"ANALYTICS_DUCKDB_MEMORY must be a size such as 2GB, not {value!r}")
+    scale = {"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
+    if float(number) * scale[unit] < MIN_DUCKDB_MEMORY_BYTES:
+        raise ValueError(f"ANALYTICS_DUCKDB_MEMORY must be at least 256MB (DuckDB needs it to work), not {value!r}")
     return text
 
 

@@ -291,28 +291,26 @@ def build_release(
         spent = reused = 0.0
         for i, spec in enumerate(TABLES):
             report(f"Computing {spec.title}", 0.05 + 0.9 * i / len(TABLES))
-            eps = split[spec.name]
-
-            def compute(spec: TableSpec = spec, eps: float = eps, i: int = i) -> bytes:
-                return _to_parquet_bytes(spec.build(ctx, eps, privacy.seed_for(seed, i)))
-
-            if spec.cost == "none":  # post-processing of published tables: nothing to spend
-                ctx.published[spec.name] = pd.read_parquet(io.BytesIO(compute()))
-                entries[spec.name] = {"derived_from": list(spec.depends_on)}
-                continue
-            result = ledger.spend_or_reuse(
-                principal=user.name,
-                lineage=attached.lineage,
-                extract_id=attached.extract_id,
-                scope="public",
-                query=queries_by_table[spec.name],
-                compute=compute,
-                **charge_args(spec.name),
-            )
-            ctx.published[spec.name] = pd.read_parquet(io.BytesIO(result.answer))
-            spent += result.charged
-            reused += 0.0 if not result.reused else ledger.charge_of(attached.lineage, **charge_args(spec.name))
-            entries[spec.name] = {"ledger_entry_id": result.entry_id, "reused_stored_answer": result.reused}
+            try:
+                spent, reused = _build_table(
+                    ctx,
+                    spec,
+                    i,
+                    split,
+                    seed,
+                    ledger,
+                    user,
+                    attached,
+                    queries_by_table,
+                    charge_args,
+                    entries,
+                    spent,
+                    reused,
+                )
+            except (LedgerError, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # an engine or estimation failure: say what was kept and spent
+                raise ReleaseError(_stopped_words(spec, exc, entries, spent)) from exc
         tables = dict(ctx.published)
         tables["districts"] = ctx.lists.districts
         tables["schools"] = ctx.lists.schools
@@ -396,6 +394,66 @@ def build_release(
         _write_atomically(releases_dir, release_id, payload, manifest)
         report("Done", 1.0)
         return BuildResult(final, release_id, spent, reused, False, sizes)
+
+
+def _build_table(
+    ctx: BuildContext,
+    spec: TableSpec,
+    i: int,
+    split: dict[str, float],
+    seed: privacy.Seed,
+    ledger: Ledger,
+    user: User,
+    attached: Any,
+    queries_by_table: dict[str, dict[str, Any]],
+    charge_args: Callable[[str], dict[str, float]],
+    entries: dict[str, dict[str, Any]],
+    spent: float,
+    reused: float,
+) -> tuple[float, float]:
+    """Compute (or reuse) one table of a release; returns the running totals spent and reused."""
+    eps = split[spec.name]
+
+    def compute(spec: TableSpec = spec, eps: float = eps, i: int = i) -> bytes:
+        return _to_parquet_bytes(spec.build(ctx, eps, privacy.seed_for(seed, i)))
+
+    if spec.cost == "none":  # post-processing of published tables: nothing to spend
+        ctx.published[spec.name] = pd.read_parquet(io.BytesIO(compute()))
+        entries[spec.name] = {"derived_from": list(spec.depends_on)}
+        return spent, reused
+    result = ledger.spend_or_reuse(
+        principal=user.name,
+        lineage=attached.lineage,
+        extract_id=attached.extract_id,
+        scope="public",
+        query=queries_by_table[spec.name],
+        compute=compute,
+        **charge_args(spec.name),
+    )
+    ctx.published[spec.name] = pd.read_parquet(io.BytesIO(result.answer))
+    spent += result.charged
+    reused += 0.0 if not result.reused else ledger.charge_of(attached.lineage, **charge_args(spec.name))
+    entries[spec.name] = {"ledger_entry_id": result.entry_id, "reused_stored_answer": result.reused}
+    return spent, reused
+
+
+def _stopped_words(spec: TableSpec, exc: Exception, entries: dict[str, dict[str, Any]], spent: float) -> str:
+    """A build that failed mid-way, in words: where, why (never a data value), and what was kept and spent."""
+    import duckdb
+
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        why = (
+            "DuckDB ran out of its memory limit; raise ANALYTICS_DUCKDB_MEMORY (now "
+            f"{os.environ.get('ANALYTICS_DUCKDB_MEMORY') or 'the default'}) or free memory on this machine"
+        )
+    else:
+        why = f"the engine failed ({type(exc).__name__})"
+    kept = sum(1 for e in entries.values() if "ledger_entry_id" in e)
+    return (
+        f"The release stopped while computing {spec.title}: {why}. Nothing was published. The {kept} noisy "
+        f"table(s) computed before it are stored in the ledger (privacy spent by this run: {spent:g}); building "
+        "again reuses them and spends nothing for them again."
+    )
 
 
 def _release_loss(plan: ReleasePlan) -> dict[str, Any]:
