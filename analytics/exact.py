@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import ibis
+import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -97,7 +100,7 @@ def bound(rows: pd.DataFrame | ir.Table, max_rows: int, key: str = "student_key"
     if key not in t.columns:
         raise ValueError(f"rows lack the column {key!r} that identifies a student")
     t = t.filter(t[key].notnull())  # a row with no student is no one's: never counted
-    if most_rows_per_student(t, key) <= max_rows:
+    if _most_rows_upstream(t, key) <= max_rows:
         return t
     text = canonical_text(t)
     order = ibis.window(group_by=t[key], order_by=[text.hexdigest("md5"), text])
@@ -112,6 +115,27 @@ def most_rows_per_student(rows: pd.DataFrame | ir.Table, key: str = "student_key
     got = execute(per.aggregate(most=per["_n"].max()))
     value = got["most"].iloc[0] if len(got) else None
     return 0 if value is None or pd.isna(value) else int(value)
+
+
+_most_rows_memo: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+
+def _most_rows_upstream(rows: ir.Table, key: str) -> int:
+    """An upper bound on the rows any student has in ``rows``, found once per underlying relation.
+
+    Projections keep a relation's rows and filters drop some, so the most rows per student of the
+    relation they start from bounds theirs: the check runs once on that relation (the release's
+    materialised cohort, tests, pairs...) however many tables select from it.
+    """
+    op = rows.op()
+    while isinstance(op, (ops.Project, ops.Filter)):
+        op = op.parent
+    root = op.to_expr()
+    if key not in root.columns:
+        return most_rows_per_student(rows, key)
+    if op not in _most_rows_memo:
+        _most_rows_memo[op] = most_rows_per_student(root, key)
+    return _most_rows_memo[op]
 
 
 def full_domain(domains: Domains) -> pd.DataFrame:
