@@ -335,6 +335,8 @@ def run(args: argparse.Namespace) -> int:
                 args.data = folder
                 rows.append(measure("generate", _child("generate", args)))
             args.data = folder
+        else:  # a given dataset: label the figures with its own size, not --students
+            args.students = _dataset_size(Path(args.data)) or args.students
         env = dict(os.environ)
         env["ANALYTICS_HOME"] = str(tmp / "home")
         env["ANALYTICS_KEY_FILE"] = str(tmp / "key" / "steward.key")
