@@ -75,6 +75,9 @@ class Paths:
     mid_move: np.ndarray  # [n, N_STEPS] bool: moved district during that school year
     school: np.ndarray  # [n, N_STEPS] school after any move
     prev_school: np.ndarray  # [n, N_STEPS] school before a mid-year move
+    p_graduate: np.ndarray  # planted P(diploma) from the graduation logit (meaningful in the cohort)
+    p_graduate_4yr: np.ndarray  # planted P(diploma within 4 years) = p_graduate * (1 - P(fifth year))
+    planned_school: np.ndarray  # high school (index) whose graduation effect enters the logit
 
     @property
     def enrolled(self) -> np.ndarray:
@@ -208,11 +211,10 @@ def simulate_schooling(
         + GRAD_GAPS["english_learner"] * stu.el
         + GRAD_GAPS["disability"] * stu.dis
     )
-    graduates = in_cohort & ~removed & (rng_out.random(n) < expit(grad_logit))
-    fifth = graduates & (
-        rng_out.random(n)
-        < expit(FIFTH_YEAR_INTERCEPT + FIFTH_YEAR_ACHIEVEMENT_COEF * a8 + FIFTH_YEAR_DISABILITY * stu.dis)
-    )
+    p_graduate = expit(grad_logit)
+    p_fifth = expit(FIFTH_YEAR_INTERCEPT + FIFTH_YEAR_ACHIEVEMENT_COEF * a8 + FIFTH_YEAR_DISABILITY * stu.dis)
+    graduates = in_cohort & ~removed & (rng_out.random(n) < p_graduate)
+    fifth = graduates & (rng_out.random(n) < p_fifth)
     nongrad = in_cohort & ~removed & ~graduates
     hs_retained = fifth | (nongrad & (rng_out.random(n) < P_NONGRAD_HS_RETAINED))
     hs_retained_at = np.where(
@@ -253,6 +255,9 @@ def simulate_schooling(
         mid_move=mid_move,
         school=school,
         prev_school=prev_school,
+        p_graduate=p_graduate,
+        p_graduate_4yr=p_graduate * (1 - p_fifth),
+        planned_school=planned_hs,
     )
 
     # Growth model, phase 2: grades 9-11 (tested in grade 11).
