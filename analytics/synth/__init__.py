@@ -52,7 +52,8 @@ scale in ``out_dir/extract.json``:
   one within 4 years, from the graduation and fifth-year logits; the
   underlying rate of a cell is their mean over its students),
   graduation_school_id (the high school whose graduation_effect enters the
-  student's logit),
+  student's logit), graduation_logit_schools (the part of that logit the
+  student's schools planted: that effect and the grade 3-8 growth effects),
   the planted-case flags continuing, same_year_transfer_diploma,
   returned_in_year5, returned_within_4yrs, co_enrolled, college_level and
   college_by_oct31 (of the first enrolment after the diploma), n_tests, repeated_grade,

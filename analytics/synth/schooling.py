@@ -78,6 +78,7 @@ class Paths:
     p_graduate: np.ndarray  # planted P(diploma) from the graduation logit (meaningful in the cohort)
     p_graduate_4yr: np.ndarray  # planted P(diploma within 4 years) = p_graduate * (1 - P(fifth year))
     planned_school: np.ndarray  # high school (index) whose graduation effect enters the logit
+    logit_schools: np.ndarray  # the schools' part of the graduation logit (graduation and grade 3-8 growth effects)
 
     @property
     def enrolled(self) -> np.ndarray:
@@ -168,6 +169,7 @@ def simulate_schooling(
     level_gap = gap / (1.0 - SCORE_AUTOREGRESSION)
     z = correlated_normals(rng_score, n, SCORE_SUBJECT_CORR_START)
     dev = level_gap[:, None] + SCORE_SD * z
+    school_dev = np.zeros(n)  # the schools' part of dev: growth effects carried forward (no draw)
     nongrad_exit_step = np.where(early, early_step, -1)
     score_rows: list[dict[str, np.ndarray]] = []
     pre_mid = mid_move & (t_mat > start[:, None])
@@ -180,6 +182,7 @@ def simulate_schooling(
         innov = SCORE_INNOVATION_SD * correlated_normals(rng_score, n, SCORE_SUBJECT_CORR_INNOVATION)
         new = SCORE_AUTOREGRESSION * dev + (gap + eff)[:, None] + innov
         dev = np.where(active[:, None], new, dev)
+        school_dev = np.where(active, SCORE_AUTOREGRESSION * school_dev + eff, school_dev)
         tested = active & enrolled_pre[:, t] & (nongrad_exit_step != t)
         score_rows.append(draw_scores(rng_score, tested, year0 + t, g, dev))
     a8 = dev.mean(axis=1) / SCORE_SD
@@ -258,6 +261,7 @@ def simulate_schooling(
         p_graduate=p_graduate,
         p_graduate_4yr=p_graduate * (1 - p_fifth),
         planned_school=planned_hs,
+        logit_schools=geo.grad_effect[planned_hs] + GRAD_PRIOR_ACHIEVEMENT_COEF * school_dev / SCORE_SD,
     )
 
     # Growth model, phase 2: grades 9-11 (tested in grade 11).

@@ -180,6 +180,9 @@ def parameters(n: int, seed: int, last_year: int = LAST_SCHOOL_YEAR) -> dict[str
             "logit)); the underlying 4-year rate of a cell is its mean over the cell's adjusted cohort",
             "graduation_school_id": "high school whose graduation_effect enters the student's graduation logit (the "
             "school of the student's district and attendance area in year cohort + 3)",
+            "graduation_logit_schools": "the schools' part of the graduation logit: graduation_effect of "
+            "graduation_school_id + prior_achievement_coef x the growth effects of the schools attended in grades "
+            "3-8 carried to grade 8 by the score autoregression (in score SDs); the rest is the student's own",
             "continuing": "still enrolled at the end of the data: the last row is 'continuing' in the last school year",
             "same_year_transfer_diploma": "a second row in the diploma year at another high school, transferred_out",
             "returned_in_year5": "transferred out in the 4th year, back with a diploma in the 5th (observed)",
@@ -385,6 +388,7 @@ def student_truth(
         "p_graduate": (p.p_graduate, no_cohort),
         "p_graduate_4yr": (p.p_graduate_4yr, no_cohort),
         "graduation_school_id": (p.planned_school, no_cohort),
+        "graduation_logit_schools": (p.logit_schools, no_cohort),
         "continuing": (continuing, no_cohort),
         "same_year_transfer_diploma": (planted["same_year"], no_cohort),
         "returned_in_year5": (planted["returned_in_year5"] & diploma_seen, no_cohort),
