@@ -190,7 +190,8 @@ def two_fold_fay_herriot(direct: np.ndarray, error_cov: np.ndarray, covariates: 
 
     def neg(log_psi: np.ndarray) -> float:
         a, b = np.exp(log_psi)
-        adjust_b = np.log(np.arctan(np.sum(b / (b + own_var)))) / n_sub  # Yoshimori & Lahiri (2014)
+        trace = float(np.arctan(np.sum(b / (b + own_var))))  # Yoshimori & Lahiri (2014)
+        adjust_b = np.log(max(trace, 1e-300)) / n_sub
         return -(_restricted(a, b, y0, obs, s, x)[0] + log_psi[0] + adjust_b)
 
     spread = max(float(np.var(y[obs])), 1e-8)
