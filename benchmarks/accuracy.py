@@ -44,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.interpolate import RegularGridInterpolator
 
 from analytics import catalog, lineage, privacy
 from analytics.config import SAMPLE_DATA_DIR
@@ -156,31 +157,52 @@ def planted_probabilities(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(each cohort student's planted P(4-year diploma), the planted underlying rate of their schools), (n,) each.
 
-    A student's graduation logit is the generator's: their own part (achievement they brought,
-    program status) plus the part their schools planted (``graduation_logit_schools``: the
-    graduation effect of their high school, here ``effects``, and the grade 3-8 growth effects
-    carried to grade 8); times 1 - P(fifth year). The underlying rate of a student's schools is
-    what those schools produce for a typical student of the district's locale: the mean, over
-    all cohort students of that locale, of the probability with their own part and this
-    student's schools' part (evaluated on a grid of 512 values of the schools' part and
-    interpolated). It is what a model-based figure estimates: the rate the schools produce,
-    without the luck of which students (of which make-up) happen to be in one small cohort.
+    A student's probability is the generator's: expit(g) x (1 - expit(f)), with g the graduation
+    logit and f the fifth-year one. Both split into the student's own part (achievement they
+    brought, program status) and the part their schools planted (``graduation_logit_schools``:
+    the graduation effect of their high school, here ``effects``, plus the grade 3-8 growth
+    effects carried to grade 8, which also enter f through achievement). The underlying rate of
+    a student's schools is what those schools produce for a typical student of the district's
+    locale: the mean, over all cohort students of that locale, of the probability with their own
+    part and this student's schools' part (the mean of each factor on a grid of 512 values,
+    plus their covariance on a coarse grid from 2,000 of the locale's students). It is what
+    a model-based figure estimates: the rate the schools produce, without the luck of which
+    students (of which make-up) happen to be in one small cohort.
     """
+    params = json.loads((data_dir / "truth" / "parameters.json").read_text(encoding="utf-8"))["graduation"]
+    to_fifth = float(params["fifth_year_achievement_coef"]) / float(params["prior_achievement_coef"])
     planted = pd.read_parquet(data_dir / "truth" / "schools.parquet").set_index("school_id")["graduation_effect"]
     school = students["graduation_school_id"].to_numpy()
     p = students["p_graduate"].to_numpy(float)
-    fourth = students["p_graduate_4yr"].to_numpy(float) / p
+    fifth = 1 - students["p_graduate_4yr"].to_numpy(float) / p
     schools_part = students["graduation_logit_schools"].to_numpy(float)
+    growth = schools_part - planted.reindex(school).to_numpy()
     own = np.log(p / (1 - p)) - schools_part
-    schools_part = schools_part - planted.reindex(school).to_numpy() + effects.reindex(school).to_numpy()
-    p_student = fourth / (1 + np.exp(-(own + schools_part)))
+    own_fifth = np.log(fifth / (1 - fifth)) - to_fifth * growth
+    schools_part = growth + effects.reindex(school).to_numpy()
+
+    def expit(v: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-v))
+
+    p_student = expit(own + schools_part) * (1 - expit(own_fifth + to_fifth * growth))
     student_locale = locale.reindex(students["district_id"]).to_numpy()
     rate = np.empty(len(students))
-    grid = np.linspace(schools_part.min() - 1e-9, schools_part.max() + 1e-9, 512)
+    grid1 = np.linspace(schools_part.min() - 1e-9, schools_part.max() + 1e-9, 512)
+    grid2 = np.linspace(growth.min() - 1e-9, growth.max() + 1e-9, 512)
+    coarse1, coarse2 = np.linspace(grid1[0], grid1[-1], 24), np.linspace(grid2[0], grid2[-1], 12)
+    pick = np.random.default_rng(0)
     for loc in np.unique(student_locale):
-        pop = student_locale == loc
-        curve = np.array([np.mean(fourth[pop] / (1 + np.exp(-(own[pop] + c)))) for c in grid])
-        rate[pop] = np.interp(schools_part[pop], grid, curve)
+        pop = np.flatnonzero(student_locale == loc)
+        x = expit(own[pop][None, :] + grid1[:, None]).mean(axis=1)
+        y = 1 - expit(own_fifth[pop][None, :] + to_fifth * grid2[:, None]).mean(axis=1)
+        # E[XY] = E[X] E[Y] + Cov(X, Y): the covariance on a coarse grid from 2,000 of the locale's students
+        sub = pick.choice(pop, size=min(2000, len(pop)), replace=False)
+        xs = expit(own[sub][None, :] + coarse1[:, None])  # (24, s)
+        ys = 1 - expit(own_fifth[sub][None, :] + to_fifth * coarse2[:, None])  # (12, s)
+        cov = (xs[:, None, :] * ys[None, :, :]).mean(axis=2) - xs.mean(axis=1)[:, None] * ys.mean(axis=1)[None, :]
+        interp = RegularGridInterpolator((coarse1, coarse2), cov)
+        c1, c2 = schools_part[pop], growth[pop]
+        rate[pop] = np.interp(c1, grid1, x) * np.interp(c2, grid2, y) + interp(np.column_stack([c1, c2]))
     return p_student, rate
 
 
