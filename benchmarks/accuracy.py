@@ -152,8 +152,31 @@ def planted_effects(data_dir: Path, rng: np.random.Generator | None) -> pd.Serie
     return pd.Series(rng.normal(0.0, sd, len(effects)), index=effects.index)
 
 
+def growth_shifts(
+    students: pd.DataFrame, schools: pd.DataFrame, data_dir: Path, rng: np.random.Generator | None
+) -> np.ndarray:
+    """Per student: a shift of the growth part of their logit that redraws their district's growth effects, (n,).
+
+    The growth part (``graduation_logit_schools`` minus the high school's graduation effect)
+    comes from the grade 3-8 schools' planted growth effects; redrawing those would need every
+    student's school path, so a fresh draw gives each district the mean growth part of another
+    district with as many schools (a random permutation within those groups) in place of its
+    own. ``rng`` None: no shift (the dataset's own).
+    """
+    if rng is None:
+        return np.zeros(len(students))
+    planted = pd.read_parquet(data_dir / "truth" / "schools.parquet").set_index("school_id")["graduation_effect"]
+    growth = students["graduation_logit_schools"] - planted.reindex(students["graduation_school_id"]).to_numpy()
+    mean = growth.groupby(students["district_id"].to_numpy()).mean()
+    n_schools = schools.groupby("district_id").size().reindex(mean.index)
+    fresh = mean.copy()
+    for _size, group in mean.groupby(n_schools.to_numpy()):
+        fresh[group.index] = rng.permutation(group.to_numpy())
+    return (fresh - mean).reindex(students["district_id"]).to_numpy()
+
+
 def planted_probabilities(
-    students: pd.DataFrame, effects: pd.Series, locale: pd.Series, data_dir: Path
+    students: pd.DataFrame, effects: pd.Series, locale: pd.Series, data_dir: Path, shift: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(each cohort student's planted P(4-year diploma), the planted underlying rate of their schools), (n,) each.
 
@@ -161,7 +184,8 @@ def planted_probabilities(
     logit and f the fifth-year one. Both split into the student's own part (achievement they
     brought, program status) and the part their schools planted (``graduation_logit_schools``:
     the graduation effect of their high school, here ``effects``, plus the grade 3-8 growth
-    effects carried to grade 8, which also enter f through achievement). The underlying rate of
+    effects carried to grade 8, which also enter f through achievement; ``shift`` moves the
+    growth part, see :func:`growth_shifts`). The underlying rate of
     a student's schools is what those schools produce for a typical student of the district's
     locale: the mean, over all cohort students of that locale, of the probability with their own
     part and this student's schools' part (the mean of each factor on a grid of 512 values,
@@ -179,6 +203,7 @@ def planted_probabilities(
     growth = schools_part - planted.reindex(school).to_numpy()
     own = np.log(p / (1 - p)) - schools_part
     own_fifth = np.log(fifth / (1 - fifth)) - to_fifth * growth
+    growth = growth if shift is None else growth + shift
     schools_part = growth + effects.reindex(school).to_numpy()
 
     def expit(v: np.ndarray) -> np.ndarray:
@@ -267,7 +292,8 @@ def replicate(data_dir: Path, replications: int, redraw_effects: bool = True) ->
     for r in range(replications):
         rng = np.random.default_rng(9000 + r)
         effects = planted_effects(data_dir, rng if redraw_effects else None)
-        p_student, expected = planted_probabilities(students, effects, locale, data_dir)
+        shift = growth_shifts(students, schools, data_dir, rng if redraw_effects else None)
+        p_student, expected = planted_probabilities(students, effects, locale, data_dir, shift)
         drawn = rng.random(len(p_student)) < p_student
         yes = np.bincount(cell, weights=drawn, minlength=len(hs) * k).reshape(len(hs), k).astype(np.int64)
         p_sum = np.bincount(cell, weights=expected, minlength=len(hs) * k).reshape(len(hs), k)
