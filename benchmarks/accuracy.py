@@ -14,14 +14,20 @@ zCDP lineage: rho 0.462, epsilon 6.55 at delta 1e-10):
     graduation figures are checked against the realised 4-year graduation rate of each cell in
     the generator's ``truth/students.parquet``: coverage, bias by cell-size band, usable
     figures, median margins, beside what n<10 suppression would show.
-(b) **Replications against the planted underlying rate.** Model-based figures estimate a
-    cell's underlying rate, which the truth files do not hold per cell. So the benchmark plants
-    it: each high school's underlying 4-year rate is logistic(c + its planted graduation
-    effect), c matching the realised statewide rate, on the dataset's own school x cohort cell
-    sizes; every replication draws the students' outcomes and the noise at the release's
-    levels and rho (seeded ``TestRng``: reproducible, not private) and runs the release's own
-    estimation (:mod:`analytics.estimation.cohort_rates`). Direct figures are checked against
-    the realised rates, model-based ones against the planted underlying rates.
+(b) **Replications against the planted underlying rate.** The generator plants each cohort
+    student's probability of a 4-year diploma (``p_graduate``, ``p_graduate_4yr`` and the
+    ``graduation_school_id`` whose effect enters it, in ``truth/students.parquet``). Every
+    replication draws fresh school graduation effects from their planted distribution
+    (``truth/parameters.json``), each student's outcome from their probability, and the noise at
+    the release's levels and rho (seeded numpy generators: reproducible, not private), on the
+    dataset's own students and cells, and runs the release's own estimation
+    (:mod:`analytics.estimation.cohort_rates`). Direct figures are checked against the drawn
+    (realised) rates; model-based ones against the planted underlying rate of the cell: the
+    mean, over its students, of what their schools (high school and grade 3-8 growth effects)
+    produce for a typical student of the locale (:func:`planted_probabilities`), without the
+    luck of which students happen to be in a small cohort. Redrawing the effects is what the model's
+    intervals promise (coverage on average over areas); coverage with the dataset's own effects
+    held fixed is printed too.
 
 A figure is **usable** when its stated 95% margin is at most 10 points and the coverage of its
 kind (direct or model-based) in its cell-size band, measured in (b), is at least 93%.
@@ -31,12 +37,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.interpolate import RegularGridInterpolator
 
 from analytics import catalog, lineage, privacy
 from analytics.config import SAMPLE_DATA_DIR
@@ -56,19 +64,36 @@ SAMPLE_STUDENTS = 20_000
 # ---------------------------------------------------------------------------
 
 
-def realised_cells(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Realised 4-year adjusted cohort counts by school x cohort from the planted truth; and the schools."""
+def cohort_students(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Students of the 4-year adjusted cohorts whose window is over, with planted probabilities; and the schools.
+
+    Columns: school_id (ACGR school), district_id, cohort, graduated (0/1), p_graduate,
+    p_graduate_4yr, graduation_school_id (see :mod:`analytics.synth`).
+    """
     truth = pd.read_parquet(data_dir / "truth" / "students.parquet")
     schools = pd.read_parquet(data_dir / "schools.parquet")
-    t = truth[truth["cohort"].notna() & ~truth["removed_from_cohort"].fillna(False).astype(bool)]
-    cells = (
-        t.groupby(["acgr_school_id", "cohort"])
-        .agg(n=("graduated_4yr", "size"), grads=("graduated_4yr", "sum"))
-        .reset_index()
-        .rename(columns={"acgr_school_id": "school_id"})
+    over = truth["graduated_4yr"].notna() & truth["removed_from_cohort"].notna()
+    t = truth[over & ~truth["removed_from_cohort"].fillna(False).astype(bool)]
+    out = pd.DataFrame(
+        {
+            "school_id": t["acgr_school_id"].to_numpy(),
+            "cohort": t["cohort"].astype(int).to_numpy(),
+            "graduated": t["graduated_4yr"].astype(bool).astype(int).to_numpy(),
+            "p_graduate": t["p_graduate"].to_numpy(float),
+            "p_graduate_4yr": t["p_graduate_4yr"].to_numpy(float),
+            "graduation_school_id": t["graduation_school_id"].to_numpy(),
+            "graduation_logit_schools": t["graduation_logit_schools"].to_numpy(float),
+        }
     )
-    cells["cohort"] = cells["cohort"].astype(int)
-    return cells.merge(schools[["school_id", "district_id"]], on="school_id"), schools
+    return out.merge(schools[["school_id", "district_id"]], on="school_id"), schools
+
+
+def realised_cells(data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Realised 4-year adjusted cohort counts by school x cohort from the planted truth; and the schools."""
+    students, schools = cohort_students(data_dir)
+    by = students.groupby(["school_id", "district_id", "cohort"])
+    cells = by.agg(n=("graduated", "size"), grads=("graduated", "sum"))
+    return cells.reset_index(), schools
 
 
 def truth_at(cells: pd.DataFrame, level: str, cohorts: list[int] | None) -> pd.DataFrame:
@@ -112,22 +137,98 @@ def band_of(n: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-def planted(cells: pd.DataFrame, data_dir: Path, high_schools: pd.DataFrame, cohorts: list[int]) -> tuple:
-    """(sizes (schools, k), planted p (schools,)) with the school's planted graduation effect on the logit."""
-    effect = pd.read_parquet(data_dir / "truth" / "schools.parquet").set_index("school_id")["graduation_effect"]
-    sizes = (
-        cells.pivot_table(index="school_id", columns="cohort", values="n", aggfunc="sum", fill_value=0)
-        .reindex(index=high_schools["school_id"], columns=cohorts, fill_value=0)
-        .to_numpy(dtype=np.int64)
-    )
-    e = effect.reindex(high_schools["school_id"]).fillna(0.0).to_numpy()
-    target = cells["grads"].sum() / cells["n"].sum()
-    lo, hi = -10.0, 10.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        p = 1 / (1 + np.exp(-(mid + e)))
-        lo, hi = (mid, hi) if (sizes.sum(1) * p).sum() / max(sizes.sum(), 1) < target else (lo, mid)
-    return sizes, 1 / (1 + np.exp(-(lo + e)))
+def planted_effects(data_dir: Path, rng: np.random.Generator | None) -> pd.Series:
+    """Each school's graduation effect (logit): the planted one (``rng`` None) or a fresh draw of its distribution.
+
+    A fresh draw takes N(0, school_graduation_effect_sd^2) from ``truth/parameters.json``: the
+    model-based intervals claim coverage over the distribution of area effects (Prasad & Rao
+    1990: the mean squared error is over the model), so each replication draws the areas anew.
+    """
+    effects = pd.read_parquet(data_dir / "truth" / "schools.parquet").set_index("school_id")["graduation_effect"]
+    if rng is None:
+        return effects
+    params = json.loads((data_dir / "truth" / "parameters.json").read_text(encoding="utf-8"))
+    sd = float(params["graduation"]["school_graduation_effect_sd"])
+    return pd.Series(rng.normal(0.0, sd, len(effects)), index=effects.index)
+
+
+def growth_shifts(
+    students: pd.DataFrame, schools: pd.DataFrame, data_dir: Path, rng: np.random.Generator | None
+) -> np.ndarray:
+    """Per student: a shift of the growth part of their logit that redraws their district's growth effects, (n,).
+
+    The growth part (``graduation_logit_schools`` minus the high school's graduation effect)
+    comes from the grade 3-8 schools' planted growth effects; redrawing those would need every
+    student's school path, so a fresh draw gives each district the mean growth part of another
+    district with as many schools (a random permutation within those groups) in place of its
+    own. ``rng`` None: no shift (the dataset's own).
+    """
+    if rng is None:
+        return np.zeros(len(students))
+    planted = pd.read_parquet(data_dir / "truth" / "schools.parquet").set_index("school_id")["graduation_effect"]
+    growth = students["graduation_logit_schools"] - planted.reindex(students["graduation_school_id"]).to_numpy()
+    mean = growth.groupby(students["district_id"].to_numpy()).mean()
+    n_schools = schools.groupby("district_id").size().reindex(mean.index)
+    fresh = mean.copy()
+    for _size, group in mean.groupby(n_schools.to_numpy()):
+        fresh[group.index] = rng.permutation(group.to_numpy())
+    return (fresh - mean).reindex(students["district_id"]).to_numpy()
+
+
+def planted_probabilities(
+    students: pd.DataFrame, effects: pd.Series, locale: pd.Series, data_dir: Path, shift: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(each cohort student's planted P(4-year diploma), the planted underlying rate of their schools), (n,) each.
+
+    A student's probability is the generator's: expit(g) x (1 - expit(f)), with g the graduation
+    logit and f the fifth-year one. Both split into the student's own part (achievement they
+    brought, program status) and the part their schools planted (``graduation_logit_schools``:
+    the graduation effect of their high school, here ``effects``, plus the grade 3-8 growth
+    effects carried to grade 8, which also enter f through achievement; ``shift`` moves the
+    growth part, see :func:`growth_shifts`). The underlying rate of
+    a student's schools is what those schools produce for a typical student of the district's
+    locale: the mean, over all cohort students of that locale, of the probability with their own
+    part and this student's schools' part (the mean of each factor on a grid of 512 values,
+    plus their covariance on a coarse grid from 2,000 of the locale's students). It is what
+    a model-based figure estimates: the rate the schools produce, without the luck of which
+    students (of which make-up) happen to be in one small cohort.
+    """
+    params = json.loads((data_dir / "truth" / "parameters.json").read_text(encoding="utf-8"))["graduation"]
+    to_fifth = float(params["fifth_year_achievement_coef"]) / float(params["prior_achievement_coef"])
+    planted = pd.read_parquet(data_dir / "truth" / "schools.parquet").set_index("school_id")["graduation_effect"]
+    school = students["graduation_school_id"].to_numpy()
+    p = students["p_graduate"].to_numpy(float)
+    fifth = 1 - students["p_graduate_4yr"].to_numpy(float) / p
+    schools_part = students["graduation_logit_schools"].to_numpy(float)
+    growth = schools_part - planted.reindex(school).to_numpy()
+    own = np.log(p / (1 - p)) - schools_part
+    own_fifth = np.log(fifth / (1 - fifth)) - to_fifth * growth
+    growth = growth if shift is None else growth + shift
+    schools_part = growth + effects.reindex(school).to_numpy()
+
+    def expit(v: np.ndarray) -> np.ndarray:
+        return 1 / (1 + np.exp(-v))
+
+    p_student = expit(own + schools_part) * (1 - expit(own_fifth + to_fifth * growth))
+    student_locale = locale.reindex(students["district_id"]).to_numpy()
+    rate = np.empty(len(students))
+    grid1 = np.linspace(schools_part.min() - 1e-9, schools_part.max() + 1e-9, 512)
+    grid2 = np.linspace(growth.min() - 1e-9, growth.max() + 1e-9, 512)
+    coarse1, coarse2 = np.linspace(grid1[0], grid1[-1], 24), np.linspace(grid2[0], grid2[-1], 12)
+    pick = np.random.default_rng(0)
+    for loc in np.unique(student_locale):
+        pop = np.flatnonzero(student_locale == loc)
+        x = expit(own[pop][None, :] + grid1[:, None]).mean(axis=1)
+        y = 1 - expit(own_fifth[pop][None, :] + to_fifth * grid2[:, None]).mean(axis=1)
+        # E[XY] = E[X] E[Y] + Cov(X, Y): the covariance on a coarse grid from 2,000 of the locale's students
+        sub = pick.choice(pop, size=min(2000, len(pop)), replace=False)
+        xs = expit(own[sub][None, :] + coarse1[:, None])  # (24, s)
+        ys = 1 - expit(own_fifth[sub][None, :] + to_fifth * coarse2[:, None])  # (12, s)
+        cov = (xs[:, None, :] * ys[None, :, :]).mean(axis=2) - xs.mean(axis=1)[:, None] * ys.mean(axis=1)[None, :]
+        interp = RegularGridInterpolator((coarse1, coarse2), cov)
+        c1, c2 = schools_part[pop], growth[pop]
+        rate[pop] = np.interp(c1, grid1, x) * np.interp(c2, grid2, y) + interp(np.column_stack([c1, c2]))
+    return p_student, rate
 
 
 def simulated_measurements(
@@ -164,21 +265,38 @@ def simulated_measurements(
     return pd.concat(frames, ignore_index=True)
 
 
-def replicate(data_dir: Path, replications: int) -> pd.DataFrame:
-    """One row per (replication, level, view, cell): n, realised, planted, direct and model-based figures."""
-    cells, schools = realised_cells(data_dir)
+def replicate(data_dir: Path, replications: int, redraw_effects: bool = True) -> pd.DataFrame:
+    """One row per (replication, level, view, cell): n, realised, planted, direct and model-based figures.
+
+    Each replication draws every cohort student's 4-year outcome from their planted probability
+    (:func:`planted_probabilities`: with ``redraw_effects``, fresh school effects from the planted
+    distribution each replication; else the dataset's own), then noise at the release's levels
+    and rho, and runs the release's estimation. ``realised`` is the drawn rate of the cell,
+    ``underlying`` the mean planted probability of its students.
+    """
+    students, schools = cohort_students(data_dir)
     districts = pd.read_parquet(data_dir / "districts.parquet")
     hs = schools[schools["school_level"].isin(["High", "Combined"])].sort_values("school_id").reset_index(drop=True)
-    cohorts = sorted(int(c) for c in cells["cohort"].unique())
-    sizes, p = planted(cells, data_dir, hs, cohorts)
+    cohorts = sorted(int(c) for c in students["cohort"].unique())
+    k = len(cohorts)
+    row = pd.Index(hs["school_id"]).get_indexer(students["school_id"])
+    if (row < 0).any():
+        raise ValueError("truth/students.parquet: an ACGR school is not a high or combined school")
+    cell = row * k + pd.Index(cohorts).get_indexer(students["cohort"])
+    sizes = np.bincount(cell, minlength=len(hs) * k).reshape(len(hs), k)
     plan = catalog.plan_release(TOTAL_EPSILON).levels
     leaves = hs[["district_id", "school_id"]].assign(state="state")
     school_cov = hs.merge(districts[["district_id", "locale"]], on="district_id")
-    k = len(cohorts)
+    locale = districts.set_index("district_id")["locale"]
     out = []
     for r in range(replications):
         rng = np.random.default_rng(9000 + r)
-        yes = rng.binomial(sizes, p[:, None])
+        effects = planted_effects(data_dir, rng if redraw_effects else None)
+        shift = growth_shifts(students, schools, data_dir, rng if redraw_effects else None)
+        p_student, expected = planted_probabilities(students, effects, locale, data_dir, shift)
+        drawn = rng.random(len(p_student)) < p_student
+        yes = np.bincount(cell, weights=drawn, minlength=len(hs) * k).reshape(len(hs), k).astype(np.int64)
+        p_sum = np.bincount(cell, weights=expected, minlength=len(hs) * k).reshape(len(hs), k)
         m = simulated_measurements(yes, sizes - yes, hs, cohorts, plan, 100_000 * (r + 1))
         counts = cohort_rates.consistent_counts(m, leaves, cohorts)
         for level, cov, cats in (
@@ -188,7 +306,7 @@ def replicate(data_dir: Path, replications: int) -> pd.DataFrame:
             group = hs[level].to_numpy()
             n_cell = pd.DataFrame(sizes).groupby(group).sum().reindex(counts.keys(level)).to_numpy()
             y_cell = pd.DataFrame(yes).groupby(group).sum().reindex(counts.keys(level)).to_numpy()
-            p_cell = pd.DataFrame(sizes * p[:, None]).groupby(group).sum().reindex(counts.keys(level)).to_numpy()
+            p_cell = pd.DataFrame(p_sum).groupby(group).sum().reindex(counts.keys(level)).to_numpy()
             direct = cohort_rates.direct_rates(counts, level)
             model = cohort_rates.model_rates(counts, level, cov, cats)
             views = {
@@ -209,6 +327,7 @@ def replicate(data_dir: Path, replications: int) -> pd.DataFrame:
                             "replication": r,
                             "level": level,
                             "view": view,
+                            "area": np.repeat(counts.keys(level), len(d) // len(counts.keys(level))),
                             "n": n_true,
                             "realised": realised,
                             "underlying": underlying,
@@ -288,12 +407,14 @@ def usable_counts(release: object, cells: pd.DataFrame, cover: pd.DataFrame) -> 
         band = band_of(merged["n"].to_numpy())
         out = {"level": level.replace("_id", ""), "view": view, "cells": len(merged),
                "shown by n<10 suppression": int((merged["n"] >= 10).sum())}  # fmt: skip
+        either = pd.Series(False, index=merged.index)
         for kind, col in (("direct", "value"), ("model", "model_value")):
             moe_col = "value_moe95" if kind == "direct" else "model_moe95"
             ok = cover[(cover["level"] == level) & (cover["view"] == view) & (cover["kind"] == kind)]
             passing = set(ok.loc[ok["coverage"] >= COVERAGE_FLOOR, "band"])
             usable = merged[col].notna() & (merged[moe_col] <= USABLE) & pd.Series(band).isin(passing).to_numpy()
             out[f"usable {kind}"] = int(usable.sum())
+            either = usable | either
             out[f"median margin {kind} (pts)"] = round(100 * float(np.nanmedian(merged[moe_col])), 1)
             if kind == "direct":
                 real = merged["realised"].to_numpy(dtype=float)
@@ -303,6 +424,7 @@ def usable_counts(release: object, cells: pd.DataFrame, cover: pd.DataFrame) -> 
                 out["empty cells with a figure"] = int(((merged["n"] == 0) & merged[col].notna()).sum())
             else:
                 out["empty cells with a model figure"] = int(((merged["n"] == 0) & merged[col].notna()).sum())
+        out["usable (either)"] = int(either.sum())
         rows.append(out)
     return pd.DataFrame(rows)
 
@@ -343,6 +465,11 @@ def run(data_dir: Path, label: str, replications: int) -> None:
     overall = sim.groupby(["level", "view"], sort=False).apply(_overall, include_groups=False)
     print("\nOverall coverage (replications):\n")
     print(markdown(overall.round(3), index=True))
+    fixed = replicate(data_dir, replications, redraw_effects=False)
+    print("\nOverall coverage with this dataset's own planted school effects held fixed (coverage given these areas; "
+          "model-based intervals promise it on average over areas, not for each extreme area):\n")  # fmt: skip
+    held = fixed.groupby(["level", "view"], sort=False).apply(_overall, include_groups=False)
+    print(markdown(held.round(3), index=True))
 
 
 def _overall(g: pd.DataFrame) -> pd.Series:

@@ -29,6 +29,10 @@ TRUTH_COLUMNS = {
         "removed_from_cohort",
         "acgr_category",
         "acgr_school_id",
+        "p_graduate",
+        "p_graduate_4yr",
+        "graduation_school_id",
+        "graduation_logit_schools",
         "continuing",
         "same_year_transfer_diploma",
         "returned_in_year5",
@@ -501,6 +505,25 @@ def test_truth_rates_are_realistic(truth: dict[str, pd.DataFrame], tables: dict[
     assert 0.02 < students["english_learner"].mean() < 0.07
     assert 0.13 < students["disability"].mean() < 0.21
     assert 0.84 < (students["race_ethnicity"] == "White").mean() < 0.92
+
+
+def test_planted_graduation_probabilities_match_outcomes(truth: dict[str, pd.DataFrame]) -> None:
+    """Each student's planted P(4-year diploma) is calibrated: in every fifth of p, outcomes agree within 4 SE."""
+    t = truth["students"]
+    cohort = t[t["cohort"].notna()]
+    assert cohort[["p_graduate", "p_graduate_4yr", "graduation_school_id"]].notna().all().all()
+    assert t.loc[t["cohort"].isna(), "p_graduate"].isna().all()
+    assert ((cohort["p_graduate_4yr"] > 0) & (cohort["p_graduate_4yr"] <= cohort["p_graduate"])).all()
+    assert (cohort["p_graduate"] < 1).all()
+    kept = cohort[cohort["removed_from_cohort"].notna() & ~cohort["removed_from_cohort"].fillna(False).astype(bool)]
+    fifth = pd.qcut(kept["p_graduate_4yr"], 5, labels=False)
+    for _, g in kept.groupby(fifth):
+        p = g["p_graduate_4yr"].to_numpy(float)
+        se = np.sqrt(np.sum(p * (1 - p))) / len(p)
+        assert abs(g["graduated_4yr"].astype(bool).mean() - p.mean()) < 4 * se
+    schools = truth["schools"].set_index("school_id")["graduation_effect"]
+    growth = cohort["graduation_logit_schools"] - schools.reindex(cohort["graduation_school_id"]).to_numpy()
+    assert abs(growth.mean()) < 0.1 and 0.05 < growth.std() < 1.0  # grade 3-8 growth effects, carried to grade 8
 
 
 def test_truth_workforce_matches_released_wages(

@@ -30,10 +30,21 @@ likelihood. The stated mean squared error is g1 + g2 + 2 g3 (Prasad & Rao 1990; 
 Lahiri 2000) and the interval T_hat +/- z sqrt(mse). Single-subarea and pooled figures come
 from one fit, so they agree.
 
-A and B are estimated by Li & Lahiri's (2010) adjusted REML, maximising
-log L_R(A, B) + log A + log B, which keeps both strictly positive: plain REML sets a small
-variance to 0 in a share of samples and intervals then under-cover (see
-:mod:`analytics.estimation.small_area`). All of it is post-processing of published values
+A and B are estimated by adjusted REML, maximising
+
+    log L_R(A, B) + log A + (1/M) log arctan( sum_ij B / (B + S_ij,jj) )
+
+over the M observed subareas, which keeps both strictly positive: plain REML sets a small
+variance to 0 in a share of samples, and intervals then under-cover (see
+:mod:`analytics.estimation.small_area`). For A the factor is Li & Lahiri's (2010) h(A) = A.
+For B it is Yoshimori & Lahiri's (2014, J. Multivariate Anal. 124, "A new adjusted maximum
+likelihood method for the Fay-Herriot small area model") h(B) = arctan(tr(I - shrinkage))^(1/M),
+with the subareas' shrinkage toward their area, S_ij,jj / (B + S_ij,jj): it is positive for every
+B > 0 and vanishes at 0, yet weighs 1/M as much as the likelihood. Li & Lahiri's log B does not
+suit B, whose information is weak when most subareas are single small cohorts under heavy noise:
+the estimate lands where the likelihood's slope in B is -1/B, far above the truth (measured:
+a cohort-to-cohort standard deviation of 1.7-2.9 points estimated where 0.3 was planted),
+and single-cohort intervals then covered 97-100%. All of it is post-processing of published values
 and public covariates: it costs no privacy.
 
 Shapes: m areas, k subarea slots per area (unused slots are NaN in ``direct``), p covariates.
@@ -140,7 +151,7 @@ def _restricted(
 
 
 def two_fold_fay_herriot(direct: np.ndarray, error_cov: np.ndarray, covariates: np.ndarray) -> TwoFoldFit:
-    """Fit the two-fold model by adjusted REML (see the module docstring).
+    """Fit the two-fold model by adjusted REML (A: Li & Lahiri 2010; B: Yoshimori & Lahiri 2014; module docstring).
 
     ``direct`` (m, k) direct estimates, NaN where a subarea has none; ``error_cov`` (m, k, k)
     their known error covariance per area (finite, symmetric, positive semi-definite on the
@@ -174,9 +185,14 @@ def two_fold_fay_herriot(direct: np.ndarray, error_cov: np.ndarray, covariates: 
     s = np.where(pair, 0.5 * (s + np.swapaxes(s, 1, 2)), 0.0)
     y0 = np.where(obs, y, 0.0)
 
+    own_var = np.diagonal(s, axis1=1, axis2=2)[obs]
+    n_sub = int(obs.sum())
+
     def neg(log_psi: np.ndarray) -> float:
         a, b = np.exp(log_psi)
-        return -(_restricted(a, b, y0, obs, s, x)[0] + log_psi[0] + log_psi[1])
+        trace = float(np.arctan(np.sum(b / (b + own_var))))  # Yoshimori & Lahiri (2014)
+        adjust_b = np.log(max(trace, 1e-300)) / n_sub
+        return -(_restricted(a, b, y0, obs, s, x)[0] + log_psi[0] + adjust_b)
 
     spread = max(float(np.var(y[obs])), 1e-8)
     best = None

@@ -48,6 +48,12 @@ scale in ``out_dir/extract.json``:
   not over), acgr_category (the category of
   :data:`analytics.metrics.cohort.ACGR_CATEGORIES`), acgr_school_id (school of
   the last record within 4 years, within 5 for a student removed within 4),
+  p_graduate and p_graduate_4yr (the planted probability of a diploma, and of
+  one within 4 years, from the graduation and fifth-year logits; the
+  underlying rate of a cell is their mean over its students),
+  graduation_school_id (the high school whose graduation_effect enters the
+  student's logit), graduation_logit_schools (the part of that logit the
+  student's schools planted: that effect and the grade 3-8 growth effects),
   the planted-case flags continuing, same_year_transfer_diploma,
   returned_in_year5, returned_within_4yrs, co_enrolled, college_level and
   college_by_oct31 (of the first enrolment after the diploma), n_tests, repeated_grade,

@@ -75,6 +75,10 @@ class Paths:
     mid_move: np.ndarray  # [n, N_STEPS] bool: moved district during that school year
     school: np.ndarray  # [n, N_STEPS] school after any move
     prev_school: np.ndarray  # [n, N_STEPS] school before a mid-year move
+    p_graduate: np.ndarray  # planted P(diploma) from the graduation logit (meaningful in the cohort)
+    p_graduate_4yr: np.ndarray  # planted P(diploma within 4 years) = p_graduate * (1 - P(fifth year))
+    planned_school: np.ndarray  # high school (index) whose graduation effect enters the logit
+    logit_schools: np.ndarray  # the schools' part of the graduation logit (graduation and grade 3-8 growth effects)
 
     @property
     def enrolled(self) -> np.ndarray:
@@ -165,6 +169,7 @@ def simulate_schooling(
     level_gap = gap / (1.0 - SCORE_AUTOREGRESSION)
     z = correlated_normals(rng_score, n, SCORE_SUBJECT_CORR_START)
     dev = level_gap[:, None] + SCORE_SD * z
+    school_dev = np.zeros(n)  # the schools' part of dev: growth effects carried forward (no draw)
     nongrad_exit_step = np.where(early, early_step, -1)
     score_rows: list[dict[str, np.ndarray]] = []
     pre_mid = mid_move & (t_mat > start[:, None])
@@ -177,6 +182,7 @@ def simulate_schooling(
         innov = SCORE_INNOVATION_SD * correlated_normals(rng_score, n, SCORE_SUBJECT_CORR_INNOVATION)
         new = SCORE_AUTOREGRESSION * dev + (gap + eff)[:, None] + innov
         dev = np.where(active[:, None], new, dev)
+        school_dev = np.where(active, SCORE_AUTOREGRESSION * school_dev + eff, school_dev)
         tested = active & enrolled_pre[:, t] & (nongrad_exit_step != t)
         score_rows.append(draw_scores(rng_score, tested, year0 + t, g, dev))
     a8 = dev.mean(axis=1) / SCORE_SD
@@ -208,11 +214,10 @@ def simulate_schooling(
         + GRAD_GAPS["english_learner"] * stu.el
         + GRAD_GAPS["disability"] * stu.dis
     )
-    graduates = in_cohort & ~removed & (rng_out.random(n) < expit(grad_logit))
-    fifth = graduates & (
-        rng_out.random(n)
-        < expit(FIFTH_YEAR_INTERCEPT + FIFTH_YEAR_ACHIEVEMENT_COEF * a8 + FIFTH_YEAR_DISABILITY * stu.dis)
-    )
+    p_graduate = expit(grad_logit)
+    p_fifth = expit(FIFTH_YEAR_INTERCEPT + FIFTH_YEAR_ACHIEVEMENT_COEF * a8 + FIFTH_YEAR_DISABILITY * stu.dis)
+    graduates = in_cohort & ~removed & (rng_out.random(n) < p_graduate)
+    fifth = graduates & (rng_out.random(n) < p_fifth)
     nongrad = in_cohort & ~removed & ~graduates
     hs_retained = fifth | (nongrad & (rng_out.random(n) < P_NONGRAD_HS_RETAINED))
     hs_retained_at = np.where(
@@ -253,6 +258,10 @@ def simulate_schooling(
         mid_move=mid_move,
         school=school,
         prev_school=prev_school,
+        p_graduate=p_graduate,
+        p_graduate_4yr=p_graduate * (1 - p_fifth),
+        planned_school=planned_hs,
+        logit_schools=geo.grad_effect[planned_hs] + GRAD_PRIOR_ACHIEVEMENT_COEF * school_dev / SCORE_SD,
     )
 
     # Growth model, phase 2: grades 9-11 (tested in grade 11).

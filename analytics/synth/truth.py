@@ -174,6 +174,15 @@ def parameters(n: int, seed: int, last_year: int = LAST_SCHOOL_YEAR) -> dict[str
             "neither adjusted cohort or before the 4 years are over",
             "acgr_school_id": "school of the last record within 4 years (within 5 years for a student removed "
             "within 4)",
+            "p_graduate": "planted probability of a diploma: expit of the graduation logit (graduation.model), "
+            "for a student in the cohort and not removed from it",
+            "p_graduate_4yr": "planted probability of a diploma within 4 years: p_graduate * (1 - expit(fifth-year "
+            "logit)); the underlying 4-year rate of a cell is its mean over the cell's adjusted cohort",
+            "graduation_school_id": "high school whose graduation_effect enters the student's graduation logit (the "
+            "school of the student's district and attendance area in year cohort + 3)",
+            "graduation_logit_schools": "the schools' part of the graduation logit: graduation_effect of "
+            "graduation_school_id + prior_achievement_coef x the growth effects of the schools attended in grades "
+            "3-8 carried to grade 8 by the score autoregression (in score SDs); the rest is the student's own",
             "continuing": "still enrolled at the end of the data: the last row is 'continuing' in the last school year",
             "same_year_transfer_diploma": "a second row in the diploma year at another high school, transferred_out",
             "returned_in_year5": "transferred out in the 4th year, back with a diploma in the 5th (observed)",
@@ -271,7 +280,7 @@ def student_truth_table(
     per_student = student_truth(n, stu, obs, work, rows, planted)
     columns = {"student_key": pa.array(keys[seen])}
     for name, (values, null) in per_student.items():
-        if name == "acgr_school_id":
+        if name in ("acgr_school_id", "graduation_school_id"):
             values = geo.school_ids[values]
         columns[name] = pa.array(values[seen], mask=null[seen])
     return pa.table(columns)
@@ -390,6 +399,10 @@ def student_truth(
         "removed_from_cohort": (removed4, no_cohort | open4),
         "acgr_category": (category.astype(object), no_cohort | (category == "")),
         "acgr_school_id": (np.where(school >= 0, school, 0), no_cohort | (school < 0)),
+        "p_graduate": (p.p_graduate, no_cohort),
+        "p_graduate_4yr": (p.p_graduate_4yr, no_cohort),
+        "graduation_school_id": (p.planned_school, no_cohort),
+        "graduation_logit_schools": (p.logit_schools, no_cohort),
         "continuing": (continuing, no_cohort),
         "same_year_transfer_diploma": (planted["same_year"], no_cohort),
         "returned_in_year5": (planted["returned_in_year5"] & diploma_seen, no_cohort),
