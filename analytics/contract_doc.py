@@ -36,14 +36,16 @@ shows a value from the data; student keys are masked to their first two characte
 
 ## extract.json (optional)
 
-One JSON object; every field is optional:
+One JSON object; every field is optional for validation:
 
 - `last_school_year`, `last_wage_year`, `last_postsecondary_year`: the last school year
   (spring year) of K-12 records, the last calendar year of complete wage records (all four
-  quarters) and the last calendar year of postsecondary terms. Undeclared, they are taken
-  from the data (latest school year; latest year with 4th-quarter wages; latest term).
-  Records after a declared year are refused. A figure whose window runs past them is not
-  published: it is not yet observable.
+  quarters) and the last calendar year of postsecondary terms. Records after a declared
+  year are refused. A figure whose window runs past them is not published: it is not yet
+  observable. **A release or a researcher table needs all three declared**: a year read
+  from the data would decide, without noise, which cells are published, so one student
+  with a later record could be detected. Validation alone works without them (it takes
+  the latest school year, the latest year with 4th-quarter wages and the latest term).
 - `score_scales`: the reporting range of the scale scores per subject, one range for all
   grades (`{{"math": [200, 700]}}`) or one per grade (`{{"ela": {{"3": [2114, 2623]}}}}`).
   Default 200-700. A score outside its subject and grade's range is refused; the growth

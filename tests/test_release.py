@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -136,8 +137,9 @@ def test_load_release_newest_and_by_id(dataset: Path, tmp_path: Path, ledger: Le
 
 
 def _resave(src: Path, dst: Path, how: str) -> Path:
-    """The same students, saved another way."""
+    """The same students, saved another way (with the steward's extract.json beside them)."""
     dst.mkdir(parents=True)
+    shutil.copy(src / "extract.json", dst / "extract.json")
     rng = np.random.default_rng(4)
     for table in sorted(p.stem for p in src.glob("*.parquet")):
         df = pd.read_parquet(src / f"{table}.parquet")
