@@ -28,6 +28,7 @@ import functools
 import os
 import shutil
 import tempfile
+import warnings
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -274,7 +275,9 @@ def _to_pandas(backend: Any, expr: ir.Expr) -> pd.DataFrame:
     """Run ``expr`` and convert its result through Arrow (Ibis 12's own pandas conversion reads an option
     pandas 3 deprecated)."""
     table = expr if isinstance(expr, ir.Table) else expr.as_table()
-    return backend.to_pyarrow(table).to_pandas()
+    with warnings.catch_warnings():  # pyspark 4.0's toPandas uses pandas options and keywords pandas 3 deprecated
+        warnings.filterwarnings("ignore", category=pd.errors.Pandas4Warning)
+        return backend.to_pyarrow(table).to_pandas()
 
 
 # ---------------------------------------------------------------------------
