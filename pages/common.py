@@ -172,13 +172,14 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
 def download_csv(frame: pd.DataFrame, file_name: str, key: str, label: str = "Download this table (CSV)") -> None:
     """Download buttons for ``frame`` as CSV (:func:`csv_bytes`, opens in a spreadsheet) and as Parquet.
 
-    The files are written when a button is clicked, not on every rerun of the page.
+    The bytes are made with the page (a deferred callable did not start the download in headless
+    Chromium: tests/test_browser.py); tables here are small, so this costs milliseconds.
     """
     c1, c2 = st.columns(2)
-    c1.download_button(label, lambda: csv_bytes(frame), file_name=file_name, mime="text/csv", key=key)
+    c1.download_button(label, csv_bytes(frame), file_name=file_name, mime="text/csv", key=key)
     c2.download_button(
         "Same table as Parquet",
-        lambda: parquet_bytes(frame),
+        parquet_bytes(frame),
         file_name=file_name.rsplit(".", 1)[0] + ".parquet",
         mime="application/vnd.apache.parquet",
         key=f"{key}_parquet",

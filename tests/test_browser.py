@@ -221,11 +221,12 @@ def test_downloads_read_back_as_numbers(app_url: str, tmp_path: Path) -> None:
         page = browser.new_page(viewport={"width": 1366, "height": 1600}, accept_downloads=True)
         page.goto(f"{app_url}/ssn-collection")
         page.wait_for_selector(".js-plotly-plot", timeout=60_000)
-        page.get_by_text("Table view and download (every district)").click()
+        # the page stays inert while its script still runs (a cold, busy server): wait for it to settle
+        page.get_by_text("Table view and download (every district)").click(timeout=180_000)
         files = {}
         for label, name in (("Download this table (CSV)", "csv"), ("Same table as Parquet", "parquet")):
-            with page.expect_download(timeout=60_000) as info:
-                page.get_by_role("button", name=label).first.click()
+            with page.expect_download(timeout=180_000) as info:
+                page.get_by_role("button", name=label).first.click(timeout=180_000)
             files[name] = tmp_path / info.value.suggested_filename
             info.value.save_as(files[name])
         page.goto(f"{app_url}/grant-report")

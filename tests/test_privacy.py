@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from analytics import exact, privacy, queries
-from analytics.engine import execute
+from analytics.engine import as_relation, execute
 from analytics.privacy import Bins
 
 EPSILON = 1.0
@@ -165,14 +165,14 @@ def test_empirical_test_catches_a_broken_mechanism(name: str, monkeypatch: pytes
     assert _empirical_excess(a, b, edges, EPSILON) > 0, f"{name}: shrinking the noise scale went unnoticed"
 
 
-def _broken_bounding(rows: pd.DataFrame, max_rows: int, key: str = "student_key") -> pd.DataFrame:
-    return rows
+def _broken_bounding(rows: pd.DataFrame, max_rows: int, key: str = "student_key") -> object:
+    return as_relation(rows)
 
 
 @pytest.mark.slow
 def test_empirical_test_catches_missing_contribution_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
     """A student with rows in many cells must be bounded; without it the count leaks."""
-    monkeypatch.setattr(privacy, "bound_contributions", _broken_bounding)
+    monkeypatch.setattr(exact, "bound", _broken_bounding)
     d = _students(3, district="A")
     heavy = pd.DataFrame({"student_key": ["KHEAVY01"] * 4, "district": ["A", "B", "C", "D"]})
     full = pd.concat([d, heavy], ignore_index=True)
