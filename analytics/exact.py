@@ -175,6 +175,14 @@ def _aligned(values: pd.Series, like: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), None).map(lambda v: v if v is None else str(v))
 
 
+def _in_domain(kept: ir.Table, domains: Domains) -> ir.Table:
+    """Drop rows whose keys are not in the public lists, inside the engine (after bounding)."""
+    for column, values in domains.items():
+        if not kept[column].type().is_boolean():  # a boolean's domain is all of it (and Ibis 12 mis-parenthesises
+            kept = kept.filter(kept[column].isin(list(values)))  # IN after an inlined comparison)
+    return kept
+
+
 def counts(
     rows: pd.DataFrame | ir.Table,
     keys: Sequence[str],
@@ -189,9 +197,7 @@ def counts(
     """
     t = as_relation(rows).select(key, *keys)
     kept = bound(t, max_rows, key)
-    for column, values in (domains or {}).items():  # keys outside the public lists never leave the engine
-        if not kept[column].type().is_boolean():  # (a boolean's domain is all of it; Ibis 12 also mis-parenthesises
-            kept = kept.filter(kept[column].isin(list(values)))  # IN after an inlined comparison)
+    kept = _in_domain(kept, domains or {})
     out = aggregate(kept.group_by(list(keys)).aggregate(n=kept.count()))
     out["n"] = out["n"].astype("int64")
     return out
@@ -230,7 +236,7 @@ def clamped_sums(
     Result: the full domain with ``n`` (int64) and ``s`` (float).
     """
     t = as_relation(rows).select(key, *domains, value)
-    kept = bound(t, max_rows, key)
+    kept = _in_domain(bound(t, max_rows, key), domains)
     clamped = kept[value].cast("float64").clip(lower=lower, upper=upper)
     agg = kept.group_by(list(domains)).aggregate(n=kept.count(), s=clamped.sum())
     out = on_domain(aggregate(agg), domains, ["n", "s"])
