@@ -407,8 +407,8 @@ class _Checker:
         raw_key = _q(mapping["student_key"]) if key else None
         self.keys_of[tf.table] = [key] if key else []
 
-        # Types: the value must cast to the contract type.
-        typed_exprs = [ROW]
+        # Types: the value must cast to the contract type. Columns in the contract's order.
+        exprs: dict[str, str] = {}
         ok_cols: set[str] = set()
         casts = [self._cast_of(col, _q(mapping[col.name]), raw_types[mapping[col.name]]) for col in present]
         self.prefetch(raw, [bad for _cast, bad in casts])
@@ -418,16 +418,18 @@ class _Checker:
             n_bad = self._count(raw, bad_cast)
             if n_bad:
                 self._type_problem(fname, raw, col, qc, bad_cast, n_bad, raw_key)
-                typed_exprs.append(f"NULL::{target} AS {_q(col.name)}")
+                exprs[col.name] = f"NULL::{target} AS {_q(col.name)}"
             else:
                 ok_cols.add(col.name)
-                typed_exprs.append(f"{cast} AS {_q(col.name)}")
+                exprs[col.name] = f"{cast} AS {_q(col.name)}"
         for col in spec.columns:
             if col.name not in mapping and not col.required:
-                typed_exprs.append(f"NULL::{DUCKDB_TYPES[col.dtype]} AS {_q(col.name)}")
+                exprs[col.name] = f"NULL::{DUCKDB_TYPES[col.dtype]} AS {_q(col.name)}"
                 ok_cols.add(col.name)
         typed = f"typed_{tf.table}"
-        self.con.execute(f"CREATE TEMP TABLE {typed} AS SELECT {', '.join(typed_exprs)} FROM {raw}")
+        # A table of the database (not TEMP): loading keeps it, dropping the row number and renaming.
+        typed_exprs = [ROW] + [exprs[c.name] for c in spec.columns if c.name in exprs]
+        self.con.execute(f"CREATE TABLE {typed} AS SELECT {', '.join(typed_exprs)} FROM {raw}")
         self.con.execute(f"DROP TABLE {raw}")
 
         checked = [c for c in present if c.name in ok_cols]
@@ -550,15 +552,20 @@ class _Checker:
         return checks
 
     def _check_pii_content(self, typed: str, fname: str, cols: list[schema.Column]) -> None:
+        if not cols:
+            return
+        texts, lists = [], []
         for col in cols:
             qc = _q(col.name)
             text = qc if col.dtype == "string" else f"CAST({qc} AS VARCHAR)"
             public = col.name in pii.PUBLIC_TEXT_COLUMNS  # published verbatim: every value is checked
             candidates = f"{qc} IS NOT NULL" if public else f"regexp_matches({text}, {_lit(pii.CANDIDATE_PATTERN)})"
-            values = [
-                r[0] for r in self.con.execute(f"SELECT DISTINCT {text} FROM {typed} WHERE {candidates}").fetchall()
-            ]
-            for words, bad in pii.refusals(values, public=public).items():
+            texts.append(text)
+            lists.append(f"list(DISTINCT {text}) FILTER (WHERE {candidates})")
+        row = self.con.execute(f"SELECT {', '.join(lists)} FROM {typed}").fetchone()  # one scan for all columns
+        for col, text, found in zip(cols, texts, row or (), strict=True):
+            public = col.name in pii.PUBLIC_TEXT_COLUMNS
+            for words, bad in pii.refusals(found or [], public=public).items():
                 self.con.execute("CREATE OR REPLACE TEMP TABLE pii_refused AS SELECT unnest($1::VARCHAR[]) AS v", [bad])
                 self.report_rows(
                     fname,
@@ -579,6 +586,9 @@ class _Checker:
         self, typed: str, fname: str, spec: schema.Table, pk: tuple[str, ...], key: str | None
     ) -> None:
         cols = ", ".join(_q(c) for c in pk)
+        # One aggregation answers the usual case (no key repeated); rows are located only when one is.
+        if not self._count(f"(SELECT 1 FROM {typed} GROUP BY {cols} HAVING count(*) > 1)", "TRUE"):
+            return
         dup = f"({cols}) IN (SELECT ({cols}) FROM {typed} GROUP BY {cols} HAVING count(*) > 1)"
         self.report_rows(
             fname,
@@ -785,9 +795,9 @@ def load_dataset(dataset_dir: Path) -> Dataset:
     if con is None or not report.ok:
         raise DataValidationError(report)
     for name in schema.TABLE_NAMES:
-        cols = ", ".join(_q(c) for c in schema.table(name).column_names)
-        con.execute(f"CREATE TABLE {name} AS SELECT {cols} FROM typed_{name} ORDER BY {ROW}")
-        con.execute(f"DROP TABLE typed_{name}")
+        # Kept in file order (the typed table was created in it); no copy.
+        con.execute(f"ALTER TABLE typed_{name} DROP COLUMN {ROW}")
+        con.execute(f"ALTER TABLE typed_{name} RENAME TO {name}")
     source = DuckDBSource(con, schema.TABLE_NAMES)
     try:
         source.extract = extract.resolve(config, source)
