@@ -314,8 +314,8 @@ def _growth_scored(ctx: BuildContext) -> ir.Table:
         model = ctx.published["growth_model"]
         models = assessment.fit_models(model, GROWTH_MODEL_PAIRS, _scales(ctx))
         # each student's pairs bounded once for both growth tables (the noise is scaled to this bound)
-        scored = assessment.score_growth(ctx.growth_pairs, models)
-        cached = ctx.engine.cache(exact.bound(scored, GROWTH_ROWS_PER_STUDENT))
+        kept = exact.bound(ctx.growth_pairs, GROWTH_ROWS_PER_STUDENT, identity=assessment.PAIR_IDENTITY)
+        cached = ctx.engine.cache(assessment.score_growth(kept, models))  # scoring is row by row
         ctx._growth_scored = cached  # type: ignore[attr-defined]
     return cached
 

@@ -332,3 +332,28 @@ def test_which_rows_are_kept_does_not_depend_on_dtypes_or_column_order() -> None
     ]
     kept = [sorted(execute(exact.bound(v, 3))["year"].astype(int)) for v in variants]
     assert all(k == kept[0] for k in kept) and len(kept[0]) == 4
+
+
+def test_bound_by_identity_hashes_only_those_columns_and_ignores_other_students() -> None:
+    rows = pd.DataFrame(
+        {
+            "student_key": ["a"] * 6 + ["b"] * 2,
+            "school_year": [2015, 2016, 2017, 2015, 2016, 2017, 2015, 2016],
+            "subject": ["ela"] * 3 + ["math"] * 3 + ["ela", "math"],
+            "score": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0],
+        }
+    )
+    ident = ("school_year", "subject")
+    kept = execute(exact.bound(rows, 2, identity=ident))
+    mine = kept[kept["student_key"] == "a"][["school_year", "subject"]]
+    # the same rows whatever the other columns hold, and whoever else is in the data
+    other = execute(exact.bound(rows.assign(score=rows["score"] * -3).iloc[:6], 2, identity=ident))
+    assert sorted(map(tuple, mine.to_numpy())) == sorted(map(tuple, other[["school_year", "subject"]].to_numpy()))
+    assert (kept.groupby("student_key").size() <= 2).all() and len(kept) == 4
+    # the rank is the MD5 of the identity's canonical text, as bound() documents
+    rel = as_relation(rows)
+    hashed = rel.mutate(h=exact.canonical_text(rel, ident).hexdigest("md5"))
+    first = execute(hashed.filter(hashed["student_key"] == "a").order_by("h")).head(2)
+    assert sorted(map(tuple, first[["school_year", "subject"]].to_numpy())) == sorted(map(tuple, mine.to_numpy()))
+    with pytest.raises(ValueError, match="identity"):
+        exact.bound(rows, 2, identity=("term",))

@@ -85,10 +85,16 @@ def assessment_sql() -> str:
         """
 
 
+#: What tells a student's growth pairs apart: one test per student, school year and subject (the
+#: assessments table's key, checked by validation), hence one pair. Contribution bounding hashes only these.
+PAIR_IDENTITY = ("school_year", "subject")
+
+
 def growth_pairs(tests: pd.DataFrame | ir.Table) -> ir.Table:
     """Consecutive-year score pairs (grade g-1 then g, g in 4-8) by subject, with the current school (a relation).
 
-    Columns: those of ``tests`` (the current year's test) and ``prior_score``.
+    Columns: those of ``tests`` (the current year's test) and ``prior_score``; one row per
+    student and :data:`PAIR_IDENTITY`.
     """
     t = as_relation(tests)
     cur = t.filter(t["grade"].isin(GROWTH_GRADES))
@@ -196,7 +202,7 @@ def dp_growth_model(
     """
     scales = scales or transition_scales()
     t = as_relation(pairs).select("student_key", "school_year", "grade", "subject", "scale_score", "prior_score")
-    kept = exact.bound(t, max_pairs_per_student)
+    kept = exact.bound(t, max_pairs_per_student, identity=PAIR_IDENTITY)
     bound = _gain_bound(kept, scales)
     g = _clamped_gain(kept, bound) / ibis.cases((bound > 0, bound), else_=1.0)
     scaled = kept.mutate(band=_band(kept, scales), _g=g)
