@@ -26,6 +26,7 @@ import ibis
 import ibis.expr.operations as ops
 import ibis.expr.types as ir
 import pandas as pd
+import pyarrow as pa
 
 from analytics.engine import as_relation, execute
 
@@ -183,11 +184,23 @@ def _aligned(values: pd.Series, like: pd.Series) -> pd.Series:
     return values.astype(object).where(values.notna(), None).map(lambda v: v if v is None else str(v))
 
 
+#: Above this many values a public list is joined as a table rather than written out as ``IN (...)``:
+#: Ibis compiles an IN list of 700 school ids in about 45 ms, a semi-join with the list in 3 ms.
+_INLINE_VALUES = 16
+
+
 def _in_domain(kept: ir.Table, domains: Domains) -> ir.Table:
     """Drop rows whose keys are not in the public lists, inside the engine (after bounding)."""
     for column, values in domains.items():
-        if not kept[column].type().is_boolean():  # a boolean's domain is all of it (and Ibis 12 mis-parenthesises
-            kept = kept.filter(kept[column].isin(list(values)))  # IN after an inlined comparison)
+        if kept[column].type().is_boolean():  # a boolean's domain is all of it (and Ibis 12 mis-parenthesises
+            continue  # IN after an inlined comparison)
+        listed = list(dict.fromkeys(values))
+        if len(listed) <= _INLINE_VALUES:
+            kept = kept.filter(kept[column].isin(listed))
+        else:
+            kind = kept[column].type()
+            allowed = ibis.memtable(pa.table({column: pa.array(listed)})).cast({column: kind})
+            kept = kept.semi_join(allowed, column)  # NULL keys match nothing, as with IN
     return kept
 
 
