@@ -211,6 +211,10 @@ class Engine:
 
     def cache(self, expr: ir.Table) -> ir.Table:
         """Materialise ``expr`` inside the engine (a temporary table; cached and spilled by the engine)."""
+        if self.kind == "spark":
+            # Ibis 12's PySpark backend caches without registering the expression's in-memory
+            # tables (its create_table and execute do): register them first, as they do.
+            self.backend._run_pre_execute_hooks(expr)
         cached = expr.cache()
         self._cached.append(cached)
         return cached
