@@ -62,7 +62,7 @@ class EngineConfig:
     (``local[2]``, ``spark://host:7077``, ``yarn``); ``spark_staging`` the folder
     where validated tables are written as Parquet for Spark to read;
     ``duckdb_memory_limit`` DuckDB's memory limit for this build (e.g. ``'3GB'``; default: the
-    dataset database's, :data:`analytics.io.DEFAULT_DUCKDB_MEMORY`).
+    dataset database's, :func:`analytics.io.default_memory_limit`).
     """
 
     kind: str = "duckdb"

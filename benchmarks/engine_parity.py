@@ -141,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     for kind in ("duckdb", "spark"):
         builds[kind] = build(args.data, kind, args.budget, args.accounting, args.spark_master)
         b = builds[kind]
-        print(f"{kind:7s} build: {b.wall_s:8.1f} s wall {b.cpu_s:8.1f} s CPU, {len(b.aggregates)} aggregates", flush=True)
+        cost = f"{b.wall_s:8.1f} s wall {b.cpu_s:8.1f} s CPU"
+        print(f"{kind:7s} build: {cost}, {len(b.aggregates)} aggregates", flush=True)
     result = compare(builds["duckdb"], builds["spark"])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"python peak RSS: {peak:.0f} MiB")

@@ -2,6 +2,7 @@
 
     python -m benchmarks.scale --students N [--engine duckdb|spark] [--floor] [--opendp]
                                [--keep DIR] [--data DIR] [--seed 2010] [--accounting epsilon|zcdp]
+                               [--skip-validate]
 
 Generates ``N`` students with the project's generator (or reuses the dataset in ``--data``, or in
 ``--keep DIR`` when it already holds one of that size), then runs each step in a child process and
@@ -342,7 +343,8 @@ def run(args: argparse.Namespace) -> int:
         env["ANALYTICS_KEY_FILE"] = str(tmp / "key" / "steward.key")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
         (tmp / "home").mkdir()
-        rows.append(measure("validate", _child("validate", args), env))
+        if not args.skip_validate:
+            rows.append(measure("validate", _child("validate", args), env))
         rows.append(measure("release", _child("release", args), env))
         if args.floor:
             rows.append(measure("floor", _child("floor", args, tables="all"), env))
@@ -382,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=2010)
     parser.add_argument("--accounting", choices=("epsilon", "zcdp"), default="epsilon")
     parser.add_argument("--memory-limit", default=None, help="DuckDB memory limit of the floor, e.g. 3GB")
+    parser.add_argument(
+        "--skip-validate", action="store_true", help="no separate validate step (the release validates anyway)"
+    )
     parser.add_argument("--step", choices=sorted(STEPS), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--tables", default="all", help=argparse.SUPPRESS)
     parser.add_argument("--peer", default=None, help=argparse.SUPPRESS)
