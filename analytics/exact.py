@@ -198,8 +198,9 @@ def _in_domain(kept: ir.Table, domains: Domains) -> ir.Table:
         if len(listed) <= _INLINE_VALUES:
             kept = kept.filter(kept[column].isin(listed))
         else:
-            kind = kept[column].type()
-            allowed = ibis.memtable(pa.table({column: pa.array(listed)})).cast({column: kind})
+            values_table = ibis.memtable(pa.table({column: pa.array(listed)}))
+            # a listed value of another type matches nothing (as IN would), rather than failing the query
+            allowed = values_table.select(values_table[column].try_cast(kept[column].type()).name(column))
             kept = kept.semi_join(allowed, column)  # NULL keys match nothing, as with IN
     return kept
 
