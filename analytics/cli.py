@@ -102,6 +102,11 @@ def _engine(args: argparse.Namespace) -> Any:
     if args.engine:
         cfg = replace(cfg, kind=args.engine)
     if args.spark_master:
+        if cfg.kind != "spark":
+            raise CliError(
+                f"--spark-master is for the Spark engine, and this command would run on {cfg.kind}: "
+                "add --engine spark (or set ANALYTICS_ENGINE=spark)"
+            )
         cfg = replace(cfg, spark_master=args.spark_master)
     return cfg
 
@@ -112,10 +117,11 @@ def _release(args: argparse.Namespace) -> int:
     def progress(message: str, fraction: float) -> None:
         print(f"[{fraction:4.0%}] {message}", file=sys.stderr)
 
+    engine = _engine(args)  # a mistaken engine setting is named before the password is asked for
     user = _principal(args, steward=True)
     started = time.perf_counter()
     result = build_release(
-        Path(args.dataset), Path(args.out), user=user, epsilon=args.epsilon, progress=progress, engine=_engine(args)
+        Path(args.dataset), Path(args.out), user=user, epsilon=args.epsilon, progress=progress, engine=engine
     )
     seconds = time.perf_counter() - started
     state = "already published (nothing written)" if result.already_existed else "written"
@@ -296,10 +302,11 @@ def _query(args: argparse.Namespace) -> int:
         )
     if not out.parent.is_dir():
         raise CliError(f"--out: the folder {out.parent} does not exist; nothing was spent")
+    engine = _engine(args)
     user = _principal(args, steward=False)
     dataset = load_dataset(Path(args.dataset))
     ledger = Ledger.default()
-    with BuildContext(dataset.source, engine=_engine(args)) as ctx:
+    with BuildContext(dataset.source, engine=engine) as ctx:
         req = req.canonical(ctx)
         attached = lineage.resolve(ledger, dataset.source, dataset.path)
         free = query_key(req.query()) in ledger.answered(attached.lineage, attached.extract_id, user.budget_scope)

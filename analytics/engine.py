@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -289,12 +290,44 @@ def _to_pandas(backend: Any, expr: ir.Expr) -> pd.DataFrame:
 # ---------------------------------------------------------------------------
 
 
+#: The master URLs Spark 4.0 accepts (Mesos support was removed in Spark 4).
+_MASTER = re.compile(r"local(\[(\d+|\*)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|spark://\S+|yarn|k8s://\S+")
+
+
+def check_master(master: str) -> str:
+    """``master`` if Spark accepts its form (local, local[N], local[*], spark://..., yarn, k8s://...).
+
+    Raises EngineError naming the accepted forms otherwise (checked before Java starts, whose own
+    message about it is lost behind a gateway error).
+
+    >>> check_master("local[2]")
+    'local[2]'
+    """
+    if not _MASTER.fullmatch(master.strip()):
+        raise EngineError(
+            f"{master!r} is not a Spark master URL: use local[N], local[*], spark://host:port, yarn or "
+            "k8s://https://host:port (ANALYTICS_SPARK_MASTER or --spark-master)"
+        )
+    return master.strip()
+
+
 @functools.lru_cache(maxsize=4)
 def _spark_session(master: str) -> Any:
+    master = check_master(master)
     try:
         from pyspark.sql import SparkSession
     except ImportError as exc:  # pragma: no cover - pyspark is a pinned requirement
         raise EngineError("the Spark engine needs pyspark (pip install -r requirements.txt)") from exc
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        # A notebook's or job's session (Databricks): its cluster, in a session of our own (separate SQL
+        # settings and temporary views), so the user's session is left as it was.
+        session = active.newSession()
+        session.conf.set("spark.sql.session.timeZone", "UTC")
+        session.conf.set("spark.sql.ansi.enabled", "false")
+        if os.environ.get("ANALYTICS_SPARK_PARTITIONS"):
+            session.conf.set("spark.sql.shuffle.partitions", os.environ["ANALYTICS_SPARK_PARTITIONS"])
+        return session
     try:
         local_dir = Path(tempfile.mkdtemp(prefix="slds-spark-local-"))  # shuffle and spill files: private
         os.chmod(local_dir, 0o700)
@@ -349,7 +382,7 @@ def _spark_engine(con: duckdb.DuckDBPyConnection, table_names: Sequence[str], cf
             path = staging / f"{name}.parquet"
             literal = "'" + str(path).replace("'", "''") + "'"
             con.execute(f"COPY {name} TO {literal} (FORMAT PARQUET)")
-            backend.read_parquet(str(path), table_name=name)
+            backend.read_parquet(path.as_uri(), table_name=name)  # file:, not the default file system
     except Exception:
         shutil.rmtree(staging, ignore_errors=True)
         raise

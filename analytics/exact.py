@@ -90,11 +90,14 @@ def bound(
     identical rows, by the text itself) and the first ``max_rows`` are kept. With
     ``identity`` (columns that tell a student's rows apart, such as a table's key
     without the student) only those columns are hashed: the same ranking rule at a
-    fraction of the cost, and still a function of the student's own rows. When
+    fraction of the cost, and still a function of the student's own rows. Whether
+    they do tell them apart is checked (once per underlying relation); where two of a
+    student's rows share an identity, every column is hashed instead. When
     no student has more than ``max_rows`` rows (one cheap aggregate finds out) the
     relation is returned as it is: the ranking would keep every row anyway, so the
     result is the same and the hashing and sorting are saved.
-    Raises ValueError when ``max_rows`` < 1 or ``key`` (or an ``identity`` column) is not a column.
+    Raises ValueError when ``max_rows`` < 1, ``key`` (or an ``identity`` column) is not a column,
+    or ``identity`` is empty.
 
     >>> df = pd.DataFrame({"student_key": ["a", "a", "a", "b"], "v": [1, 2, 3, 4]})
     >>> len(execute(bound(df, max_rows=2)))
@@ -105,46 +108,64 @@ def bound(
     t = as_relation(rows)
     if key not in t.columns:
         raise ValueError(f"rows lack the column {key!r} that identifies a student")
-    missing = [c for c in identity or () if c not in t.columns]
-    if missing:
-        raise ValueError(f"rows lack the identity column(s) {missing!r}")
+    if identity is not None:
+        identity = list(identity)
+        missing = [c for c in identity if c not in t.columns]
+        if missing or not identity:
+            raise ValueError(f"rows lack the identity column(s) {missing!r}" if missing else "identity is empty")
     t = t.filter(t[key].notnull())  # a row with no student is no one's: never counted
     if _most_rows_upstream(t, key) <= max_rows:
         return t
+    if identity is not None and _most_rows_upstream(t, key, identity) > 1:
+        identity = None  # some student has two rows alike there: rank by the whole row
     text = canonical_text(t, identity)
     order = ibis.window(group_by=t[key], order_by=[text.hexdigest("md5"), text])
     ranked = t.mutate(_pos=ibis.row_number().over(order))
     return ranked.filter(ranked["_pos"] < max_rows).drop("_pos")
 
 
-def most_rows_per_student(rows: pd.DataFrame | ir.Table, key: str = "student_key") -> int:
-    """The largest number of rows any one student has in ``rows`` (0 when empty). Never published."""
+def most_rows_per_student(rows: pd.DataFrame | ir.Table, key: str = "student_key", within: Sequence[str] = ()) -> int:
+    """The largest number of rows any one student has in ``rows`` (0 when empty). Never published.
+
+    With ``within``: the largest number a student has with the same values of those columns.
+    """
     t = as_relation(rows)
-    per = t.group_by(key).aggregate(_n=t.count())
+    per = t.group_by([key, *within]).aggregate(_n=t.count())
     got = execute(per.aggregate(most=per["_n"].max()))
     value = got["most"].iloc[0] if len(got) else None
     return 0 if value is None or pd.isna(value) else int(value)
 
 
-_most_rows_memo: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+_most_rows_memo: weakref.WeakKeyDictionary[Any, dict[tuple[str, ...], int]] = weakref.WeakKeyDictionary()
 
 
-def _most_rows_upstream(rows: ir.Table, key: str) -> int:
-    """An upper bound on the rows any student has in ``rows``, found once per underlying relation.
+def _most_rows_upstream(rows: ir.Table, key: str, within: Sequence[str] = ()) -> int:
+    """An upper bound on the rows any student has in ``rows`` (alike in ``within``), found once per relation.
 
     Projections keep a relation's rows and filters drop some, so the most rows per student of the
     relation they start from bounds theirs: the check runs once on that relation (the release's
     materialised cohort, tests, pairs...) however many tables select from it.
     """
+    columns = (key, *within)
     op = rows.op()
-    while isinstance(op, (ops.Project, ops.Filter)):
+    while isinstance(op, ops.Filter) or (isinstance(op, ops.Project) and _passes_through(op, columns)):
         op = op.parent
     root = op.to_expr()
-    if key not in root.columns:
-        return most_rows_per_student(rows, key)
-    if op not in _most_rows_memo:
-        _most_rows_memo[op] = most_rows_per_student(root, key)
-    return _most_rows_memo[op]
+    if any(c not in root.columns for c in columns):
+        return most_rows_per_student(rows, key, within)
+    memo = _most_rows_memo.setdefault(op, {})
+    if columns not in memo:
+        memo[columns] = most_rows_per_student(root, key, within)
+    return memo[columns]
+
+
+def _passes_through(project: ops.Project, columns: Sequence[str]) -> bool:
+    """Whether ``project`` selects each of ``columns`` unchanged from its parent (not renamed or computed)."""
+    for c in columns:
+        value = project.values.get(c)
+        if not (isinstance(value, ops.Field) and value.name == c and value.rel == project.parent):
+            return False
+    return True
 
 
 def full_domain(domains: Domains) -> pd.DataFrame:
@@ -198,9 +219,12 @@ def _in_domain(kept: ir.Table, domains: Domains) -> ir.Table:
         if len(listed) <= _INLINE_VALUES:
             kept = kept.filter(kept[column].isin(listed))
         else:
-            values_table = ibis.memtable(pa.table({column: pa.array(listed)}))
-            # a listed value of another type matches nothing (as IN would), rather than failing the query
-            allowed = values_table.select(values_table[column].try_cast(kept[column].type()).name(column))
+            values = ibis.memtable(pa.table({column: pa.array(listed)}))  # one type (pyarrow refuses a mix)
+            # a listed value the column's type cannot hold exactly (2015.5 for a year, a time of day
+            # for a date) matches nothing, as with IN; the rest are compared in the column's type
+            as_column = values[column].try_cast(kept[column].type())
+            exact_values = values.filter(as_column.cast(values[column].type()) == values[column])
+            allowed = exact_values.select(exact_values[column].try_cast(kept[column].type()).name(column))
             kept = kept.semi_join(allowed, column)  # NULL keys match nothing, as with IN
     return kept
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import weakref
 from collections.abc import Sequence
@@ -86,20 +87,38 @@ MIN_DUCKDB_MEMORY_BYTES = 256 * 10**6
 ON_DISK_ABOVE_BYTES = 16 * 1024 * 1024
 
 
+#: Where a container's memory limit is (cgroup v2, then v1).
+CGROUP_MEMORY_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def container_memory() -> int | None:
+    """This process's container memory limit in bytes (cgroup), or None when there is none."""
+    for name in CGROUP_MEMORY_FILES:
+        try:
+            text = Path(name).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 2**60:  # "max" or a huge number means no limit
+            return int(text)
+    return None
+
+
 def default_memory_limit(input_bytes: int) -> str:
     """DuckDB's memory limit for an extract of ``input_bytes`` bytes of files, as a size text (MiB).
 
     :data:`DEFAULT_DUCKDB_MEMORY_PER_INPUT` times the input, at least :data:`DEFAULT_DUCKDB_MEMORY_MIN`,
-    at most half of this machine's physical memory (but never below the minimum).
+    at most half of this machine's physical memory or of its container's limit (but never below
+    the minimum).
 
     >>> default_memory_limit(10 * 2**20)
     '640MIB'
     """
     wanted = max(DEFAULT_DUCKDB_MEMORY_MIN, int(DEFAULT_DUCKDB_MEMORY_PER_INPUT * max(int(input_bytes), 0)))
     try:
-        half = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+        memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError):  # not available on this system: no cap
-        half = wanted
+        memory = 2 * wanted
+    half = min(memory, container_memory() or memory) // 2
     return duckdb_size(f"{max(DEFAULT_DUCKDB_MEMORY_MIN, min(wanted, half)) // 2**20}MiB")
 
 
@@ -134,21 +153,25 @@ _OWNER = "owner.pid"
 def private_folder(prefix: str, parent: str | Path | None = None) -> Path:
     """A new folder (mode 0700) for a copy of extract data, owned by this process.
 
-    Folders of the same prefix left by a process that no longer runs (killed before it could
-    clean up) are deleted first, so a crash never leaves microdata behind for long.
+    Folders of the same prefix left by a process of this host that no longer runs (killed before
+    it could clean up) are deleted first, so a crash never leaves microdata behind for long; a
+    folder another host owns (a shared staging folder) is left to that host.
     """
     base = Path(parent) if parent else Path(tempfile.gettempdir())
+    host = socket.gethostname()
     for old in base.glob(f"{prefix}*"):
         try:
-            pid = int((old / _OWNER).read_text())
-            os.kill(pid, 0)
+            owner_host, _, pid_text = (old / _OWNER).read_text().rpartition(" ")
+            if owner_host and owner_host != host:
+                continue
+            os.kill(int(pid_text), 0)
         except ProcessLookupError:
             shutil.rmtree(old, ignore_errors=True)
         except (OSError, ValueError):  # not ours, still being created, or its owner runs
             continue
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir=base))
     os.chmod(folder, 0o700)
-    (folder / _OWNER).write_text(str(os.getpid()))
+    (folder / _OWNER).write_text(f"{host} {os.getpid()}")
     return folder
 
 

@@ -385,12 +385,17 @@ def mask_value(value: object) -> str:
     """Mask a pseudonymous key or suspect value for display in a report.
 
     Keeps the first two characters of a key so a data steward can find the row,
-    and nothing of a value that could be an identifier.
+    and nothing of a value that could be an identifier (one the gate would refuse:
+    ``(withheld)``, not even its length).
 
     >>> mask_value("K3F9A2B7C1")
     'K3********'
+    >>> mask_value("1990-04-12")
+    '(withheld)'
     """
     text = "" if value is None else str(value)
+    if content_reasons(text):
+        return "(withheld)"
     if len(text) <= 2:
         return "*" * len(text)
     return text[:2] + "*" * (len(text) - 2)

@@ -427,10 +427,10 @@ class _Checker:
                 exprs[col.name] = f"NULL::{DUCKDB_TYPES[col.dtype]} AS {_q(col.name)}"
                 ok_cols.add(col.name)
         typed = f"typed_{tf.table}"
-        # A table of the database (not TEMP): loading keeps it, dropping the row number and renaming.
+        # A view over the raw TEMP table: no value enters the database (a file, for a large extract)
+        # before every check of every table has passed; load_dataset then writes each table once.
         typed_exprs = [ROW] + [exprs[c.name] for c in spec.columns if c.name in exprs]
-        self.con.execute(f"CREATE TABLE {typed} AS SELECT {', '.join(typed_exprs)} FROM {raw}")
-        self.con.execute(f"DROP TABLE {raw}")
+        self.con.execute(f"CREATE TEMP VIEW {typed} AS SELECT {', '.join(typed_exprs)} FROM {raw}")
 
         checked = [c for c in present if c.name in ok_cols]
         self.prefetch(typed, [where for col in checked for where, *_ in self._value_checks(col)])
@@ -795,9 +795,11 @@ def load_dataset(dataset_dir: Path) -> Dataset:
     if con is None or not report.ok:
         raise DataValidationError(report)
     for name in schema.TABLE_NAMES:
-        # Kept in file order (the typed table was created in it); no copy.
-        con.execute(f"ALTER TABLE typed_{name} DROP COLUMN {ROW}")
-        con.execute(f"ALTER TABLE typed_{name} RENAME TO {name}")
+        # Written once, in file order (the raw table's), and only now that every check has passed.
+        cols = ", ".join(_q(c) for c in schema.table(name).column_names)
+        con.execute(f"CREATE TABLE {name} AS SELECT {cols} FROM typed_{name}")
+        con.execute(f"DROP VIEW typed_{name}")
+        con.execute(f"DROP TABLE raw_{name}")
     source = DuckDBSource(con, schema.TABLE_NAMES)
     try:
         source.extract = extract.resolve(config, source)

@@ -133,23 +133,25 @@ def compare(a: Build, b: Build) -> Comparison:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=config.SAMPLE_DATA_DIR)
-    parser.add_argument("--spark-master", default=None, help="default: ANALYTICS_SPARK_MASTER or local[*]")
+    parser.add_argument("--spark-master", default=None, help="default: ANALYTICS_SPARK_MASTER, else local[2]")
     parser.add_argument("--budget", type=float, default=6.55, help="total epsilon at delta=1e-10")
     parser.add_argument("--accounting", choices=["epsilon", "zcdp"], default="zcdp")
     args = parser.parse_args(argv)
     builds = {}
     for kind in ("duckdb", "spark"):
+        note = " (starting Spark and building every table takes minutes)" if kind == "spark" else ""
+        print(f"building on {kind}{note}...", flush=True)
         builds[kind] = build(args.data, kind, args.budget, args.accounting, args.spark_master)
         b = builds[kind]
         cost = f"{b.wall_s:8.1f} s wall {b.cpu_s:8.1f} s CPU"
         print(f"{kind:7s} build: {cost}, {len(b.aggregates)} aggregates", flush=True)
     result = compare(builds["duckdb"], builds["spark"])
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"python peak RSS: {peak:.0f} MiB")
+    print(f"peak RSS of this Python process: {peak:,.0f} MiB (Spark's JVM not included)")
     print(
-        f"compared {result.aggregates} aggregates, {result.cells} cells, "
-        f"{len(builds['duckdb'].tables)} published tables; largest relative difference of a sum "
-        f"{result.worst_relative:.1e}; {len(result.problems)} differences"
+        f"{'PASS' if not result.problems else 'FAIL'}: compared {result.aggregates:,} aggregates, "
+        f"{result.cells:,} cells, {len(builds['duckdb'].tables):,} published tables; largest relative "
+        f"difference of a sum {result.worst_relative:.1e}; {len(result.problems):,} differences"
     )
     for line in result.problems:
         print("  " + line)

@@ -28,7 +28,9 @@ st.markdown(
 @st.cache_resource(show_spinner="Loading and validating the dataset")
 def _context(folder: str) -> tuple[Dataset, BuildContext]:
     ds = load_dataset(Path(folder))
-    return ds, BuildContext(ds.source)
+    # Always DuckDB here, whatever ANALYTICS_ENGINE says: a web request never starts Spark or stages
+    # the extract for a cluster (the `query` command takes --engine spark for that).
+    return ds, BuildContext(ds.source, engine="duckdb")
 
 
 try:
