@@ -487,8 +487,11 @@ class _GraduationEstimates:
             for level in ("state", "district_id", "school_id"):
                 direct = cohort_rates.direct_rates(counts, level)
                 model = None
-                if level == "district_id":
-                    model = cohort_rates.model_rates(counts, level, districts, ["locale"])
+                if level == "district_id":  # area variance A0 + A1 / (schools per level in the public list)
+                    n_schools = districts["district_id"].map(cohort_rates.schools_per_level(schools))
+                    model = cohort_rates.model_rates(
+                        counts, level, districts.assign(n_schools=n_schools), ["locale"], area_size="n_schools"
+                    )
                 elif level == "school_id":
                     model = cohort_rates.model_rates(counts, level, school_cov, ["locale", "school_level"])
                 for view, frame in direct.items():

@@ -276,6 +276,7 @@ def replicate(data_dir: Path, replications: int, redraw_effects: bool = True) ->
     """
     students, schools = cohort_students(data_dir)
     districts = pd.read_parquet(data_dir / "districts.parquet")
+    districts = districts.assign(n_schools=districts["district_id"].map(cohort_rates.schools_per_level(schools)))
     hs = schools[schools["school_level"].isin(["High", "Combined"])].sort_values("school_id").reset_index(drop=True)
     cohorts = sorted(int(c) for c in students["cohort"].unique())
     k = len(cohorts)
@@ -299,16 +300,16 @@ def replicate(data_dir: Path, replications: int, redraw_effects: bool = True) ->
         p_sum = np.bincount(cell, weights=expected, minlength=len(hs) * k).reshape(len(hs), k)
         m = simulated_measurements(yes, sizes - yes, hs, cohorts, plan, 100_000 * (r + 1))
         counts = cohort_rates.consistent_counts(m, leaves, cohorts)
-        for level, cov, cats in (
-            ("district_id", districts, ["locale"]),
-            ("school_id", school_cov, ["locale", "school_level"]),
+        for level, cov, cats, size in (
+            ("district_id", districts, ["locale"], "n_schools"),
+            ("school_id", school_cov, ["locale", "school_level"], None),
         ):
             group = hs[level].to_numpy()
             n_cell = pd.DataFrame(sizes).groupby(group).sum().reindex(counts.keys(level)).to_numpy()
             y_cell = pd.DataFrame(yes).groupby(group).sum().reindex(counts.keys(level)).to_numpy()
             p_cell = pd.DataFrame(p_sum).groupby(group).sum().reindex(counts.keys(level)).to_numpy()
             direct = cohort_rates.direct_rates(counts, level)
-            model = cohort_rates.model_rates(counts, level, cov, cats)
+            model = cohort_rates.model_rates(counts, level, cov, cats, area_size=size)
             views = {
                 "cohort": (np.eye(k), direct["cohort"], model["cohort"]),
                 "pooled": (np.ones((1, k)), direct["pooled"], model["pooled"]),

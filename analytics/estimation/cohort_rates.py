@@ -49,6 +49,7 @@ __all__ = [
     "consistent_counts",
     "direct_rates",
     "model_rates",
+    "schools_per_level",
     "windows",
 ]
 
@@ -240,6 +241,36 @@ def model_inputs(counts: CohortCounts, level: str) -> ModelInputs:
     return ModelInputs(y, error, reference, area_known)
 
 
+#: School levels a district's graduates pass through; a ``Combined`` school serves all of them.
+PATH_LEVELS = ("Elementary", "Middle", "High")
+
+
+def schools_per_level(schools: pd.DataFrame) -> pd.Series:
+    """Effective number of schools per district, s_i: harmonic mean over levels of the schools serving each.
+
+    ``schools`` is the public school list (``district_id``, ``school_level`` in
+    :data:`analytics.schema.SCHOOL_LEVELS`). A district's graduation rate carries the effects
+    of the schools its students pass through, one per level (:data:`PATH_LEVELS`; a
+    ``Combined`` school counts at every level): averaged over n_l schools at level l, their
+    variance is about sigma_l^2 / n_l, so with equal sigma_l the district's area variance is
+    A0 + A1 / s_i with 1 / s_i = mean_l 1 / max(n_l, 1). A district of one elementary, one
+    middle and one high school carries three effects whole, like one combined school (s = 1);
+    a count of all its schools (3) would call it three times steadier. Returns a float Series
+    indexed by ``district_id``, each value >= 1. Raises ValueError for a missing column.
+
+    >>> schools_per_level(pd.DataFrame({"district_id": ["A", "A", "A", "B", "B", "B", "B"],
+    ...     "school_level": ["Elementary", "Middle", "High", "Elementary", "Elementary", "Middle", "High"]})).tolist()
+    [1.0, 1.2]
+    """
+    for col in ("district_id", "school_level"):
+        if col not in schools.columns:
+            raise ValueError(f"schools list: no column {col!r}")
+    counts = pd.crosstab(schools["district_id"], schools["school_level"])
+    combined = counts["Combined"] if "Combined" in counts.columns else 0
+    inverse = sum(1.0 / np.maximum((counts[lv] if lv in counts.columns else 0) + combined, 1) for lv in PATH_LEVELS)
+    return (len(PATH_LEVELS) / inverse).astype(float).rename("schools_per_level")
+
+
 #: Fewest areas with students a model is fitted on.
 MIN_AREAS = 10
 #: Why no model-based figures exist at all.
@@ -268,22 +299,36 @@ def _no_model(keys: np.ndarray, counts: CohortCounts, level: str, window: int, r
 
 
 def model_rates(
-    counts: CohortCounts, level: str, covariates: pd.DataFrame, categorical: Sequence[str], window: int = 3
+    counts: CohortCounts,
+    level: str,
+    covariates: pd.DataFrame,
+    categorical: Sequence[str],
+    window: int = 3,
+    area_size: str | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Model-based rates for every node of ``level`` (``'district_id'`` or ``'school_id'``).
 
     ``covariates`` has one row per node (column ``level``) with the public ``categorical``
-    columns (e.g. locale). Returns frames ``'cohort'``, ``'pooled'``, ``'window'`` keyed like
+    columns (e.g. locale). ``area_size`` names a column of ``covariates`` holding a public
+    size s_i >= 1 per node (for districts: :func:`schools_per_level` of the public school list);
+    the area variance is then Var(v_i) = A0 + A1 / s_i (:func:`two_fold.two_fold_fay_herriot`
+    with ``area_scale`` 1 / s_i), one A when the column is None or does not vary over the
+    nodes fitted. Returns frames ``'cohort'``, ``'pooled'``, ``'window'`` keyed like
     :func:`direct_rates`, with columns ``model_value``, ``model_moe95``, ``model_lower``,
     ``model_upper`` (clipped to [0, 1]), ``model_flag``, ``model_reason``. A cell gets a
     model-based figure only where its (or, pooled, its area's) consistent denominator is
-    known to be above zero. Raises ValueError when a node lacks covariates.
+    known to be above zero. Raises ValueError when a node lacks covariates or has an
+    ``area_size`` below 1.
     """
     keys = counts.keys(level)
     k = len(counts.cohorts)
     cov = covariates.set_index(level).reindex(keys)
-    if cov[list(categorical)].isna().any().any():
+    needed = [*categorical, *([area_size] if area_size is not None else [])]
+    if cov[needed].isna().any().any():
         raise ValueError(f"cohort_rates: covariates lack a row for some {level}")
+    sizes = None if area_size is None else cov[area_size].to_numpy(dtype=float)
+    if sizes is not None and np.any(sizes < 1):
+        raise ValueError(f"cohort_rates: covariates column {area_size!r} must be at least 1 for every {level}")
     inputs = model_inputs(counts, level)
     x_area = np.ones((len(keys), 1))
     for col in categorical:
@@ -296,13 +341,14 @@ def model_rates(
     state_p = (counts.cells("state")[0] / counts.cells("state")[1])[0]
     smooth = np.broadcast_to(state_p, (len(keys), k))
     fit = None
-    if np.isfinite(inputs.y[keep]).sum() < x_area.shape[1] + 2 or keep.sum() < MIN_AREAS:
+    scale = None if sizes is None or not keep.any() or np.ptp(sizes[keep]) == 0 else 1.0 / sizes[keep]
+    if np.isfinite(inputs.y[keep]).sum() < x_area.shape[1] + 2 + (scale is not None) or keep.sum() < MIN_AREAS:
         return _no_model(keys, counts, level, window, TOO_FEW_REASON)
     for _pass in range(2):
         p_s = np.clip(smooth, 0.02, 0.98)
         sampling = p_s * (1 - p_s) / inputs.reference
         error = inputs.error_cov + sampling[:, :, None] * np.eye(k)[None]
-        fit = two_fold.two_fold_fay_herriot(inputs.y[keep], error[keep], x[keep])
+        fit = two_fold.two_fold_fay_herriot(inputs.y[keep], error[keep], x[keep], area_scale=scale)
         pooled_w = inputs.reference[keep] / inputs.reference[keep].sum(axis=1, keepdims=True)
         pred = fit.predict(pooled_w)["estimate"]
         smooth = np.broadcast_to(state_p, (len(keys), k)).copy()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from analytics import privacy
 from analytics.estimation import cohort_rates, rates
@@ -102,3 +103,40 @@ def test_decorrelated_rule_removes_small_cell_selection_bias() -> None:
     ok = fixed["published"].to_numpy()
     covered = (fixed["lower"] <= realised) & (realised <= fixed["upper"])
     assert covered[ok].mean() > 0.93
+
+
+def test_schools_per_level_counts_the_schools_a_graduate_passes_through() -> None:
+    """1 / s = mean over elementary, middle, high of 1 / (schools serving that level); Combined serves all three."""
+    schools = pd.DataFrame(
+        {
+            "district_id": ["A", "B", "B", "B", "C", "C", "C", "C", "C", "C", "D", "D"],
+            "school_level": ["Combined", "Elementary", "Middle", "High", "Elementary", "Elementary", "Elementary",
+                             "Middle", "Middle", "High", "Elementary", "Combined"],
+        }
+    )  # fmt: skip
+    s = cohort_rates.schools_per_level(schools)
+    assert s["A"] == 1.0  # one combined school: three effects whole
+    assert s["B"] == 1.0  # one school per level: the same, though it has three schools
+    assert np.isclose(s["C"], 3 / (1 / 3 + 1 / 2 + 1))
+    assert np.isclose(s["D"], 3 / (1 / 2 + 1 + 1))
+    with pytest.raises(ValueError, match="school_level"):
+        cohort_rates.schools_per_level(schools.drop(columns="school_level"))
+
+
+def test_area_size_that_does_not_vary_gives_the_one_variance_model_and_a_size_below_one_is_refused() -> None:
+    leaves = _leaves(30)
+    rng = np.random.default_rng(4)
+    n = rng.integers(5, 60, (len(leaves), 3))
+    yes = rng.binomial(n, 0.85)
+    counts = cohort_rates.consistent_counts(_measurements(yes, n - yes, leaves, 2.0, 7), leaves, COHORTS)
+    cov = pd.DataFrame({"district_id": counts.keys("district_id"), "locale": "Rural"})
+    one = cohort_rates.model_rates(counts, "district_id", cov, ["locale"])["pooled"]
+    same = cohort_rates.model_rates(counts, "district_id", cov.assign(s=2.0), ["locale"], area_size="s")["pooled"]
+    pd.testing.assert_frame_equal(one, same)
+    sizes = np.where(np.arange(len(cov)) % 2 == 0, 1.0, 4.0)
+    hetero = cohort_rates.model_rates(counts, "district_id", cov.assign(s=sizes), ["locale"], area_size="s")
+    assert hetero["pooled"]["model_value"].notna().all()
+    with pytest.raises(ValueError, match="at least 1"):
+        cohort_rates.model_rates(counts, "district_id", cov.assign(s=0.5), ["locale"], area_size="s")
+    with pytest.raises(ValueError, match="lack a row"):
+        cohort_rates.model_rates(counts, "district_id", cov.assign(s=np.nan), ["locale"], area_size="s")
