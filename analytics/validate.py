@@ -418,25 +418,31 @@ class _Checker:
             n_bad = self._count(raw, bad_cast)
             if n_bad:
                 self._type_problem(fname, raw, col, qc, bad_cast, n_bad, raw_key)
-                exprs[col.name] = f"NULL::{target} AS {_q(col.name)}"
+                exprs[col.name] = f"NULL::{target}"
             else:
                 ok_cols.add(col.name)
-                exprs[col.name] = f"{cast} AS {_q(col.name)}"
+                exprs[col.name] = cast
         for col in spec.columns:
             if col.name not in mapping and not col.required:
-                exprs[col.name] = f"NULL::{DUCKDB_TYPES[col.dtype]} AS {_q(col.name)}"
+                exprs[col.name] = f"NULL::{DUCKDB_TYPES[col.dtype]}"
                 ok_cols.add(col.name)
+        # The PII gate reads the raw (TEMP) table first: a table with a refused value stays TEMP, so
+        # no refused value is written into the database (a file, for a large extract). A table that
+        # passes becomes a table of the database, which loading keeps as it is (no copy).
+        gated = [c for c in present if c.dtype in ("string", "int")]
+        found = self._pii_candidates(raw, gated, {c.name: exprs[c.name] for c in gated})
+        refused = any(pii.refusals(found[c.name], public=c.name in pii.PUBLIC_TEXT_COLUMNS) for c in gated)
         typed = f"typed_{tf.table}"
-        # A view over the raw TEMP table: no value enters the database (a file, for a large extract)
-        # before every check of every table has passed; load_dataset then writes each table once.
-        typed_exprs = [ROW] + [exprs[c.name] for c in spec.columns if c.name in exprs]
-        self.con.execute(f"CREATE TEMP VIEW {typed} AS SELECT {', '.join(typed_exprs)} FROM {raw}")
+        typed_exprs = [ROW] + [f"{exprs[c.name]} AS {_q(c.name)}" for c in spec.columns if c.name in exprs]
+        kind = "TEMP TABLE" if refused else "TABLE"
+        self.con.execute(f"CREATE {kind} {typed} AS SELECT {', '.join(typed_exprs)} FROM {raw}")
+        self.con.execute(f"DROP TABLE {raw}")
 
         checked = [c for c in present if c.name in ok_cols]
         self.prefetch(typed, [where for col in checked for where, *_ in self._value_checks(col)])
         for col in checked:
             self._check_values(typed, fname, col, key)
-        self._check_pii_content(typed, fname, [c for c in present if c.dtype in ("string", "int")])
+        self._check_pii_content(typed, fname, gated, found)
         pk = spec.key_columns(list(mapping))
         if all(c in ok_cols for c in pk):
             self._check_primary_key(typed, fname, spec, pk, key)
@@ -551,21 +557,25 @@ class _Checker:
             )
         return checks
 
-    def _check_pii_content(self, typed: str, fname: str, cols: list[schema.Column]) -> None:
+    def _pii_candidates(self, relation: str, cols: list[schema.Column], value_of: dict[str, str]) -> dict[str, list]:
+        """The distinct values of each column the gate must look at (one scan of ``relation`` for all)."""
         if not cols:
-            return
-        texts, lists = [], []
+            return {}
+        lists = []
         for col in cols:
-            qc = _q(col.name)
-            text = qc if col.dtype == "string" else f"CAST({qc} AS VARCHAR)"
+            value = value_of[col.name]
+            text = value if col.dtype == "string" else f"CAST({value} AS VARCHAR)"
             public = col.name in pii.PUBLIC_TEXT_COLUMNS  # published verbatim: every value is checked
-            candidates = f"{qc} IS NOT NULL" if public else f"regexp_matches({text}, {_lit(pii.CANDIDATE_PATTERN)})"
-            texts.append(text)
+            candidates = f"{value} IS NOT NULL" if public else f"regexp_matches({text}, {_lit(pii.CANDIDATE_PATTERN)})"
             lists.append(f"list(DISTINCT {text}) FILTER (WHERE {candidates})")
-        row = self.con.execute(f"SELECT {', '.join(lists)} FROM {typed}").fetchone()  # one scan for all columns
-        for col, text, found in zip(cols, texts, row or (), strict=True):
+        row = self.con.execute(f"SELECT {', '.join(lists)} FROM {relation}").fetchone()
+        return {col.name: list(found or []) for col, found in zip(cols, row or [None] * len(cols), strict=True)}
+
+    def _check_pii_content(self, typed: str, fname: str, cols: list[schema.Column], found: dict[str, list]) -> None:
+        for col in cols:
+            text = _q(col.name) if col.dtype == "string" else f"CAST({_q(col.name)} AS VARCHAR)"
             public = col.name in pii.PUBLIC_TEXT_COLUMNS
-            for words, bad in pii.refusals(found or [], public=public).items():
+            for words, bad in pii.refusals(found[col.name], public=public).items():
                 self.con.execute("CREATE OR REPLACE TEMP TABLE pii_refused AS SELECT unnest($1::VARCHAR[]) AS v", [bad])
                 self.report_rows(
                     fname,
@@ -795,11 +805,9 @@ def load_dataset(dataset_dir: Path) -> Dataset:
     if con is None or not report.ok:
         raise DataValidationError(report)
     for name in schema.TABLE_NAMES:
-        # Written once, in file order (the raw table's), and only now that every check has passed.
-        cols = ", ".join(_q(c) for c in schema.table(name).column_names)
-        con.execute(f"CREATE TABLE {name} AS SELECT {cols} FROM typed_{name}")
-        con.execute(f"DROP VIEW typed_{name}")
-        con.execute(f"DROP TABLE raw_{name}")
+        # Kept in file order (the typed table was created in it); no copy.
+        con.execute(f"ALTER TABLE typed_{name} DROP COLUMN {ROW}")
+        con.execute(f"ALTER TABLE typed_{name} RENAME TO {name}")
     source = DuckDBSource(con, schema.TABLE_NAMES)
     try:
         source.extract = extract.resolve(config, source)
