@@ -315,7 +315,15 @@ def symbols(flags: pd.Series | list[str], solid: str = "circle") -> list[str]:
 
 
 def pct(x: float) -> str:
-    return "—" if pd.isna(x) else f"{x * 100:.1f}%"
+    """A rate as a percentage; an unbiased noisy figure outside 0-100% says so in words (its value is kept)."""
+    if pd.isna(x):
+        return "—"
+    text = f"{x * 100:.1f}%"
+    if x > 1:
+        return f"{text} (over 100%: privacy noise)"
+    if x < 0:
+        return f"{text} (below 0%: privacy noise)"
+    return text
 
 
 def pct_moe(x: float) -> str:
