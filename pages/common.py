@@ -320,9 +320,9 @@ def pct(x: float) -> str:
         return "—"
     text = f"{x * 100:.1f}%"
     if x > 1:
-        return f"{text} (over 100%: privacy noise)"
+        return f"{text} (over 100%: noise)"
     if x < 0:
-        return f"{text} (below 0%: privacy noise)"
+        return f"{text} (below 0%: noise)"
     return text
 
 

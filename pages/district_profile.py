@@ -125,7 +125,9 @@ for table, measure, _state_table, title in ROWS:
         }
     )
 table = pd.DataFrame(rows)
-st.dataframe(table, hide_index=True, width="stretch")
+# wide enough for a noisy figure's words ("164.8% (over 100%: noise)")
+wide = st.column_config.TextColumn(width="medium")
+st.dataframe(table, hide_index=True, width="stretch", column_config={"This district": wide})
 safe_id = "".join(c if c.isalnum() or c in "-_" else "_" for c in str(district))[:32]
 download_csv(pd.DataFrame(numbers).round(4), f"district_{safe_id}.csv", key="dl_profile")
 
