@@ -219,12 +219,12 @@ def _in_domain(kept: ir.Table, domains: Domains) -> ir.Table:
         if len(listed) <= _INLINE_VALUES:
             kept = kept.filter(kept[column].isin(listed))
         else:
-            values = ibis.memtable(pa.table({column: pa.array(listed)}))  # one type (pyarrow refuses a mix)
+            table = ibis.memtable(pa.table({column: pa.array(listed)}))  # one type (pyarrow refuses a mix)
             # a listed value the column's type cannot hold exactly (2015.5 for a year, a time of day
             # for a date) matches nothing, as with IN; the rest are compared in the column's type
-            as_column = values[column].try_cast(kept[column].type())
-            exact_values = values.filter(as_column.cast(values[column].type()) == values[column])
-            allowed = exact_values.select(exact_values[column].try_cast(kept[column].type()).name(column))
+            cast = table.mutate(_as_column=table[column].try_cast(kept[column].type()))
+            exact_values = cast.filter(cast["_as_column"].cast(table[column].type()) == cast[column])
+            allowed = exact_values.select(exact_values["_as_column"].name(column))
             kept = kept.semi_join(allowed, column)  # NULL keys match nothing, as with IN
     return kept
 

@@ -431,7 +431,8 @@ class _Checker:
         # passes becomes a table of the database, which loading keeps as it is (no copy).
         gated = [c for c in present if c.dtype in ("string", "int")]
         found = self._pii_candidates(raw, gated, {c.name: exprs[c.name] for c in gated})
-        refused = any(pii.refusals(found[c.name], public=c.name in pii.PUBLIC_TEXT_COLUMNS) for c in gated)
+        refusals = {c.name: pii.refusals(found[c.name], public=c.name in pii.PUBLIC_TEXT_COLUMNS) for c in gated}
+        refused = any(refusals.values())
         typed = f"typed_{tf.table}"
         typed_exprs = [ROW] + [f"{exprs[c.name]} AS {_q(c.name)}" for c in spec.columns if c.name in exprs]
         kind = "TEMP TABLE" if refused else "TABLE"
@@ -442,7 +443,7 @@ class _Checker:
         self.prefetch(typed, [where for col in checked for where, *_ in self._value_checks(col)])
         for col in checked:
             self._check_values(typed, fname, col, key)
-        self._check_pii_content(typed, fname, gated, found)
+        self._check_pii_content(typed, fname, gated, refusals)
         pk = spec.key_columns(list(mapping))
         if all(c in ok_cols for c in pk):
             self._check_primary_key(typed, fname, spec, pk, key)
@@ -571,11 +572,14 @@ class _Checker:
         row = self.con.execute(f"SELECT {', '.join(lists)} FROM {relation}").fetchone()
         return {col.name: list(found or []) for col, found in zip(cols, row or [None] * len(cols), strict=True)}
 
-    def _check_pii_content(self, typed: str, fname: str, cols: list[schema.Column], found: dict[str, list]) -> None:
+    def _check_pii_content(
+        self, typed: str, fname: str, cols: list[schema.Column], refusals: dict[str, dict[str, list[str]]]
+    ) -> None:
+        """Report the rows of ``typed`` holding refused values (``refusals``: column -> reason -> values)."""
         for col in cols:
             text = _q(col.name) if col.dtype == "string" else f"CAST({_q(col.name)} AS VARCHAR)"
             public = col.name in pii.PUBLIC_TEXT_COLUMNS
-            for words, bad in pii.refusals(found[col.name], public=public).items():
+            for words, bad in refusals[col.name].items():
                 self.con.execute("CREATE OR REPLACE TEMP TABLE pii_refused AS SELECT unnest($1::VARCHAR[]) AS v", [bad])
                 self.report_rows(
                     fname,
