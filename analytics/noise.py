@@ -203,7 +203,12 @@ def discrete_gaussian_moe(sigma: float, confidence: float = 0.95) -> float:
     """
     _positive(sigma=sigma)
     _check_confidence(confidence)
-    support, p = _gaussian_table(float(sigma))
+    return _discrete_gaussian_moe(float(sigma), float(confidence))
+
+
+@functools.lru_cache(maxsize=1024)
+def _discrete_gaussian_moe(sigma: float, confidence: float) -> float:
+    support, p = _gaussian_table(sigma)
     zero = int(support[-1])
     # P(|X| <= k) for k = 0, 1, ...: p(0) + 2 * sum_{j=1..k} p(j)
     inner = p[zero] + 2 * np.concatenate([[0.0], np.cumsum(p[zero + 1 :])])
@@ -288,5 +293,6 @@ def _opendp_apply(kind: str, scale: float, arr: np.ndarray) -> np.ndarray:
     if arr.size == 0:
         return arr.copy()
     measurement = _opendp_measurement(kind, scale)
-    out = measurement([int(v) for v in arr.ravel()])
+    # a writable copy: OpenDP takes numpy without a per-value cast, but not a read-only (Arrow) array
+    out = measurement(np.array(arr.ravel(), dtype=np.int64))
     return np.asarray(out, dtype=np.int64).reshape(arr.shape)

@@ -73,6 +73,9 @@ CANDIDATE_PATTERN = (
     r"[^\x00-\x7F]|[0-9][^A-Za-z0-9]+[0-9]|[0-9]{7}|@|(?i)\bat\b|[0-9][A-Za-z]{0,2}\s+[A-Za-z]"
     r"|(?i)box\s*[0-9]|(?i)\b(apt|apartment|suite|ste)\b"
 )
+#: The smallest magnitude of a whole number whose decimal text (``-?[0-9]+``) matches CANDIDATE_PATTERN:
+#: of its alternatives only ``[0-9]{7}`` can match such a text.
+INT_CANDIDATE_MIN = 1_000_000
 
 # --- normalisation ------------------------------------------------------------
 

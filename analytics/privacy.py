@@ -295,8 +295,15 @@ def bootstrap_rate_moe95(
     noise on each part. Counts are floored at 0 as in publication; an undefined
     rate (published or simulated) counts as a total miss, so its margin is 1.
     """
-    num = np.clip(np.asarray(numerator, dtype=float), 0, None)[:, None]
-    oth = np.clip(np.asarray(other, dtype=float), 0, None)[:, None]
+    num = np.clip(np.asarray(numerator, dtype=float), 0, None)
+    oth = np.clip(np.asarray(other, dtype=float), 0, None)
+    if num.size > 1:
+        # Published counts repeat (small cells above all): simulate each distinct pair once.
+        pairs, inverse = np.unique(np.column_stack([num, oth]), axis=0, return_inverse=True)
+        if len(pairs) < num.size:
+            moe = bootstrap_rate_moe95(pairs[:, 0], pairs[:, 1], numerator_noise, other_noise)
+            return moe[inverse.reshape(-1)]
+    num, oth = num[:, None], oth[:, None]
     base = rate_from_counts(num[:, 0], oth[:, 0])[:, None]
     sim_num = np.clip(num + np.asarray(numerator_noise)[None, :], 0, None)
     sim_den = sim_num + np.clip(oth + np.asarray(other_noise)[None, :], 0, None)

@@ -567,7 +567,14 @@ class _Checker:
             value = value_of[col.name]
             text = value if col.dtype == "string" else f"CAST({value} AS VARCHAR)"
             public = col.name in pii.PUBLIC_TEXT_COLUMNS  # published verbatim: every value is checked
-            candidates = f"{value} IS NOT NULL" if public else f"regexp_matches({text}, {_lit(pii.CANDIDATE_PATTERN)})"
+            if public:
+                candidates = f"{value} IS NOT NULL"
+            elif col.dtype == "int":
+                # The decimal text of a whole number matches CANDIDATE_PATTERN only through its run of 7 digits
+                # (pii.INT_CANDIDATE_MIN), so the test needs neither the text nor the regex.
+                candidates = f"({value} >= {pii.INT_CANDIDATE_MIN} OR {value} <= -{pii.INT_CANDIDATE_MIN})"
+            else:
+                candidates = f"regexp_matches({text}, {_lit(pii.CANDIDATE_PATTERN)})"
             lists.append(f"list(DISTINCT {text}) FILTER (WHERE {candidates})")
         row = self.con.execute(f"SELECT {', '.join(lists)} FROM {relation}").fetchone()
         return {col.name: list(found or []) for col, found in zip(cols, row or [None] * len(cols), strict=True)}

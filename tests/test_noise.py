@@ -144,3 +144,11 @@ def test_neighbour_check_can_fail() -> None:
             0.0,
             20_000,
         )
+
+
+def test_opendp_samplers_take_read_only_counts() -> None:
+    """Counts read from Arrow are read-only numpy arrays; the production samplers must accept them."""
+    counts = np.arange(6, dtype=np.int64).reshape(2, 3)
+    counts.flags.writeable = False
+    for noisy in (noise.add_discrete_gaussian(counts, 2.0), noise.add_discrete_laplace(counts, 2.0)):
+        assert noisy.shape == (2, 3) and noisy.dtype == np.int64

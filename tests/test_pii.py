@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+import numpy as np
 import pytest
 
 from analytics import pii
@@ -201,3 +202,23 @@ def test_refusals_group_values_by_reason() -> None:
     assert sorted(len(v) for v in groups.values()) == [1, 1]
     public = pii.refusals(["Birchwater School", "Jane Doe"], public=True)
     assert all(v == ["Jane Doe"] for v in public.values())
+
+
+def test_int_candidate_bound_matches_the_pattern_on_every_whole_number_text() -> None:
+    """The validator tests whole numbers by magnitude (pii.INT_CANDIDATE_MIN), not by the regex on their text:
+    the two must agree on every BIGINT, including the boundaries and both extremes."""
+    con = duckdb.connect()
+    edges = [0, 1, -1, 999_999, -999_999, 1_000_000, -1_000_000, 123456789, -123456789, 2**63 - 1, -(2**63)]
+    rng = np.random.default_rng(5)
+    values = (
+        edges
+        + [int(v) for v in rng.integers(-(10**12), 10**12, 2000)]
+        + [int(v) for v in 10 ** rng.integers(0, 18, 200)]
+    )
+    con.execute("CREATE TABLE v AS SELECT unnest(?::BIGINT[]) AS v", [values])
+    (disagree,) = con.execute(
+        f"SELECT count(*) FROM v WHERE regexp_matches(CAST(v AS VARCHAR), ?) "
+        f"<> (v >= {pii.INT_CANDIDATE_MIN} OR v <= -{pii.INT_CANDIDATE_MIN})",
+        [pii.CANDIDATE_PATTERN],
+    ).fetchone() or (1,)
+    assert disagree == 0
