@@ -2,7 +2,8 @@
 
     python -m benchmarks.page_times [--runs N] [PAGE ...]
 
-Uses $ANALYTICS_HOME if it holds a release, else builds one of the bundled sample in a temporary home.
+Uses $ANALYTICS_HOME if it holds a release, else builds one of the bundled sample in a temporary home
+(with a temporary steward key, so the user's own ledger is left alone).
 Cold is the first run after every Streamlit cache is emptied (the release is read again); warm is
 the median of ``--runs`` reruns of the same page, as wall time and as this process's CPU time.
 Target: every page's script finishes in under 300 ms warm. Other load on the machine inflates
@@ -44,6 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     home = Path(os.environ.get("ANALYTICS_HOME", ""))
     if not os.environ.get("ANALYTICS_HOME") or not list_releases(home / "releases"):
         home = Path(tempfile.mkdtemp())
+        # a throw-away steward key too: the sample may already be attached to the user's own ledger
+        os.environ["ANALYTICS_KEY_FILE"] = str(Path(tempfile.mkdtemp()) / "steward.key")
         build_sample_release(home / "releases", ledger=Ledger(home / "ledger.sqlite3"))
         os.environ["ANALYTICS_HOME"] = str(home)
     from streamlit.testing.v1 import AppTest
