@@ -64,6 +64,20 @@ def release_facts(release: Release) -> list[tuple[str, Any]]:
     ]
 
 
+def _pooled_cohorts(release: Release) -> str:
+    """The cohorts the pooled district graduation figures pool, per rate, read from the release itself."""
+    try:
+        table = release.table("graduation_by_cohort")
+    except (KeyError, OSError, ValueError):
+        return "the cohorts are listed in the graduation tables"
+    spans = []
+    for measure, words in (("acgr_4yr", "4-year rate"), ("acgr_5yr", "5-year rate")):
+        cohorts = table.loc[(table["measure"] == measure) & table["value"].notna(), "cohort"]
+        if len(cohorts):
+            spans.append(f"{words}: cohorts {int(cohorts.min())}-{int(cohorts.max())}")
+    return "; ".join(spans) or "no cohort is observable yet in this release"
+
+
 def methodology_notes(release: Release) -> list[tuple[str, str, str]]:
     """(section, topic, text) rows summarising docs/metrics.md and docs/privacy.md for this release."""
     eps = _fmt_eps(_epsilon_total(release))
@@ -103,7 +117,8 @@ def methodology_notes(release: Release) -> list[tuple[str, str, str]]:
             d,
             "District attribution",
             "Graduation, college and workforce figures count for the district of the school "
-            "last attended within the 4-year window; district tables pool the cohorts 2011-2021.",
+            "last attended within the 4-year window. District tables give each cohort, rolling windows of three "
+            f"cohorts, and every observable cohort pooled ({_pooled_cohorts(release)}).",
         ),
         (
             d,
