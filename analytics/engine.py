@@ -216,7 +216,9 @@ class Engine:
             # Ibis 12's PySpark backend caches without registering the expression's in-memory
             # tables (its create_table and execute do): register them first, as they do.
             self.backend._run_pre_execute_hooks(expr)
-        cached = expr.cache()
+        # this engine's backend, not the one Ibis would find: a relation made only of in-memory
+        # tables has no backend of its own, and ``expr.cache()`` would put it in Ibis's default DuckDB
+        cached = self.backend._cached_table(expr)
         self._cached.append(cached)
         return cached
 

@@ -137,3 +137,21 @@ def test_a_key_the_gate_would_refuse_is_never_shown_even_in_part() -> None:
 
     assert mask_value("1990-04-12") == "(withheld)" and mask_value(SSN) == "(withheld)"
     assert mask_value("K3F9A2B7C1") == "K3********"
+
+
+def test_a_cached_in_memory_relation_lands_in_the_engine_that_cached_it() -> None:
+    """Ibis's own ``cache()`` puts a relation of in-memory tables in its default DuckDB; on Spark that
+    would have run the growth model's lookups outside the cluster. Engine.cache uses its own backend."""
+    import ibis
+    import pyarrow as pa
+
+    from analytics.engine import Engine, duckdb_backend
+
+    engine = Engine(duckdb_backend(duckdb.connect()), "duckdb", ())
+    try:
+        cached = engine.cache(ibis.memtable(pa.table({"a": [1, 2, 3]})))
+        tables = engine.backend.con.sql("SELECT table_name FROM duckdb_tables()").fetchall()
+        assert (cached.op().name,) in tables
+        assert execute(cached.aggregate(n=cached.count()))["n"].iloc[0] == 3
+    finally:
+        engine.close()
