@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -560,12 +561,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.epsilon = DEFAULT_RELEASE_EPSILON if args.epsilon is None else args.epsilon
     handler: Handler = args.handler
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # here, where a closed pipe is caught below, not at the interpreter's exit
+        return code
     except (CliError, AuthError, LedgerError, RequestError, DataValidationError, EngineError) as exc:
         print(f"Refused: {exc}" if not str(exc).startswith("Refused") else exc, file=sys.stderr)
         return 1
     except (ValueError, TypeError) as exc:
         print(f"Refused: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        # the reader stopped reading (``lineage show | head``): nothing of ours failed, so say nothing, and
+        # point standard output at /dev/null so the interpreter's last flush does not complain either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except OSError as exc:
         print(f"Could not do it: {exc.strerror or exc} ({exc.filename or 'file'}). Nothing was spent.", file=sys.stderr)

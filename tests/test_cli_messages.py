@@ -59,3 +59,24 @@ def test_users_add_with_an_empty_piped_password_is_refused(
     monkeypatch.setattr(sys, "stdin", _NoTerminal(""))
     assert cli.main(["users", "add", "bob", "--role", "steward", "--password-stdin"]) == 1
     assert "no password on standard input" in capsys.readouterr().err
+
+
+def test_a_reader_that_stops_early_gets_no_traceback_or_complaint() -> None:
+    """``python -m analytics design | head -1``: the closed pipe is not an error of the command's."""
+    import subprocess
+
+    from analytics import config
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analytics", "design", "--show-tables", "6.55"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=config.REPO_ROOT,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first line
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert proc.returncode == 1
+    assert err == "", err
