@@ -305,6 +305,7 @@ def model_rates(
     categorical: Sequence[str],
     window: int = 3,
     area_size: str | None = None,
+    logit_scale: bool = True,
 ) -> dict[str, pd.DataFrame]:
     """Model-based rates for every node of ``level`` (``'district_id'`` or ``'school_id'``).
 
@@ -341,8 +342,9 @@ def model_rates(
     state_p = (counts.cells("state")[0] / counts.cells("state")[1])[0]
     smooth = np.broadcast_to(state_p, (len(keys), k))
     fit = None
-    scale = None if sizes is None or not keep.any() or np.ptp(sizes[keep]) == 0 else 1.0 / sizes[keep]
-    if np.isfinite(inputs.y[keep]).sum() < x_area.shape[1] + 2 + (scale is not None) or keep.sum() < MIN_AREAS:
+    per_school = np.ones(int(keep.sum())) if sizes is None else 1.0 / sizes[keep]
+    scale = None if np.ptp(per_school) == 0 else per_school
+    if np.isfinite(inputs.y[keep]).sum() < x_area.shape[1] + 3 or keep.sum() < MIN_AREAS:
         return _no_model(keys, counts, level, window, TOO_FEW_REASON)
     for _pass in range(2):
         p_s = np.clip(smooth, 0.02, 0.98)
@@ -353,6 +355,12 @@ def model_rates(
         pred = fit.predict(pooled_w)["estimate"]
         smooth = np.broadcast_to(state_p, (len(keys), k)).copy()
         smooth[keep] = pred[:, None]
+        if logit_scale:
+            # effects act on the logit: on the rate scale their variance is (p (1 - p))^2 times theirs
+            slope = np.clip(pred, 0.02, 0.98) * (1 - np.clip(pred, 0.02, 0.98))
+            scaled = per_school * slope**2
+            scaled = scaled / scaled.mean()  # A1's unit: the fit does not depend on h's
+            scale = None if np.ptp(scaled) == 0 else scaled
     assert fit is not None
     _n, d, _vn, vd = counts.cells(level)
     cell_known = (d > Z95 * np.sqrt(vd)) & keep[:, None]
