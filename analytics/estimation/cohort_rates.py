@@ -314,7 +314,11 @@ def model_rates(
     size s_i >= 1 per node (for districts: :func:`schools_per_level` of the public school list);
     the area variance is then Var(v_i) = A0 + A1 / s_i (:func:`two_fold.two_fold_fay_herriot`
     with ``area_scale`` 1 / s_i), one A when the column is None or does not vary over the
-    nodes fitted. Returns frames ``'cohort'``, ``'pooled'``, ``'window'`` keyed like
+    nodes fitted. With ``logit_scale`` (default) the second fit multiplies that scale by
+    (p~_i (1 - p~_i))^2, p~_i the first fit's pooled rate of node i: schools' effects act on the
+    logit, so on the rate scale an area near 60% varies several times more than one near 93%
+    (the delta method), and one A fitted over both leaves low-rate areas' intervals too narrow
+    (tests: 89.7% against 94.0% coverage). Returns frames ``'cohort'``, ``'pooled'``, ``'window'`` keyed like
     :func:`direct_rates`, with columns ``model_value``, ``model_moe95``, ``model_lower``,
     ``model_upper`` (clipped to [0, 1]), ``model_flag``, ``model_reason``. A cell gets a
     model-based figure only where its (or, pooled, its area's) consistent denominator is
