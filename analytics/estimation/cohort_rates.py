@@ -305,6 +305,7 @@ def model_rates(
     categorical: Sequence[str],
     window: int = 3,
     area_size: str | None = None,
+    logit_scale: bool = True,
 ) -> dict[str, pd.DataFrame]:
     """Model-based rates for every node of ``level`` (``'district_id'`` or ``'school_id'``).
 
@@ -313,7 +314,11 @@ def model_rates(
     size s_i >= 1 per node (for districts: :func:`schools_per_level` of the public school list);
     the area variance is then Var(v_i) = A0 + A1 / s_i (:func:`two_fold.two_fold_fay_herriot`
     with ``area_scale`` 1 / s_i), one A when the column is None or does not vary over the
-    nodes fitted. Returns frames ``'cohort'``, ``'pooled'``, ``'window'`` keyed like
+    nodes fitted. With ``logit_scale`` (default) the second fit multiplies that scale by
+    (p~_i (1 - p~_i))^2, p~_i the first fit's pooled rate of node i: schools' effects act on the
+    logit, so on the rate scale an area near 60% varies several times more than one near 93%
+    (the delta method), and one A fitted over both leaves low-rate areas' intervals too narrow
+    (tests: 89.7% against 94.0% coverage). Returns frames ``'cohort'``, ``'pooled'``, ``'window'`` keyed like
     :func:`direct_rates`, with columns ``model_value``, ``model_moe95``, ``model_lower``,
     ``model_upper`` (clipped to [0, 1]), ``model_flag``, ``model_reason``. A cell gets a
     model-based figure only where its (or, pooled, its area's) consistent denominator is
@@ -341,8 +346,9 @@ def model_rates(
     state_p = (counts.cells("state")[0] / counts.cells("state")[1])[0]
     smooth = np.broadcast_to(state_p, (len(keys), k))
     fit = None
-    scale = None if sizes is None or not keep.any() or np.ptp(sizes[keep]) == 0 else 1.0 / sizes[keep]
-    if np.isfinite(inputs.y[keep]).sum() < x_area.shape[1] + 2 + (scale is not None) or keep.sum() < MIN_AREAS:
+    per_school = np.ones(int(keep.sum())) if sizes is None else 1.0 / sizes[keep]
+    scale = None if np.ptp(per_school) == 0 else per_school
+    if np.isfinite(inputs.y[keep]).sum() < x_area.shape[1] + 3 or keep.sum() < MIN_AREAS:
         return _no_model(keys, counts, level, window, TOO_FEW_REASON)
     for _pass in range(2):
         p_s = np.clip(smooth, 0.02, 0.98)
@@ -353,6 +359,12 @@ def model_rates(
         pred = fit.predict(pooled_w)["estimate"]
         smooth = np.broadcast_to(state_p, (len(keys), k)).copy()
         smooth[keep] = pred[:, None]
+        if logit_scale:
+            # effects act on the logit: on the rate scale their variance is (p (1 - p))^2 times theirs
+            slope = np.clip(pred, 0.02, 0.98) * (1 - np.clip(pred, 0.02, 0.98))
+            scaled = per_school * slope**2
+            scaled = scaled / scaled.mean()  # A1's unit: the fit does not depend on h's
+            scale = None if np.ptp(scaled) == 0 else scaled
     assert fit is not None
     _n, d, _vn, vd = counts.cells(level)
     cell_known = (d > Z95 * np.sqrt(vd)) & keep[:, None]
