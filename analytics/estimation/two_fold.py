@@ -79,6 +79,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.optimize import minimize
@@ -89,14 +90,6 @@ __all__ = ["TwoFoldFit", "two_fold_fay_herriot"]
 #: Stopping rule of the search on log variances (:func:`_search`): the largest Newton step that ends
 #: it, about the distance to the optimum (Nelder-Mead stopped at 1e-3 before).
 XTOL = 1e-5
-
-
-def _masked_v(a: np.ndarray, b: float, s: np.ndarray, obs: np.ndarray) -> np.ndarray:
-    """V_i over observed slots, ``a`` (m,) the areas' variances; unobserved slots get an identity row and column."""
-    k = s.shape[-1]
-    pair = obs[:, :, None] & obs[:, None, :]
-    v = np.where(pair, np.asarray(a, dtype=float)[:, None, None] + s + b * np.eye(k), 0.0)
-    return v + np.where(~obs[:, :, None] & np.eye(k, dtype=bool), 1.0, 0.0)
 
 
 def _area_variances(psi: np.ndarray, scale: np.ndarray | None, m: int) -> tuple[np.ndarray, float]:
@@ -140,12 +133,16 @@ class TwoFoldFit:
         """Var(v_i) per area, (m,): A, or A0 + A1 h_i."""
         return _area_variances(self.psi, self.area_scale, self.y.shape[0])[0]
 
-    def _lambda(self, psi: np.ndarray, omega: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    @cached_property
+    def _areas(self) -> _Areas:
+        return _Areas(self.y, self.observed, self.error_cov, self.x)
+
+    def _lambda(self, psi: np.ndarray, omega: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(lambda = V_i^-1 c_i, c_i = Cov(y_i, T_i)), each (m, k) with 0 in the unobserved slots."""
         obs = self.observed
         a, b = _area_variances(psi, self.area_scale, obs.shape[0])
-        v = _masked_v(a, b, self.error_cov, obs)
         c = np.where(obs, a[:, None] * omega.sum(axis=1, keepdims=True) + b * omega, 0.0)
-        return np.linalg.solve(v, c[..., None])[..., 0], c, v
+        return self._areas.solve(a, b, c), c
 
     def predict(self, weights: np.ndarray, confidence: float = 0.95) -> dict[str, np.ndarray]:
         """Predict T_i = sum_j weights[i, j] theta_ij for every area i; ``weights`` (m, k).
@@ -159,7 +156,7 @@ class TwoFoldFit:
             raise ValueError(f"two_fold: weights must have shape {self.observed.shape}")
         psi = self.psi
         a, b = _area_variances(psi, self.area_scale, omega.shape[0])
-        lam, c, v = self._lambda(psi, omega)
+        lam, c = self._lambda(psi, omega)
         xo = np.where(self.observed[..., None], self.x, 0.0)
         resid = np.where(self.observed, self.y - self.x @ self.beta, 0.0)
         estimate = np.einsum("mk,mkp,p->m", omega, self.x, self.beta) + np.einsum("mk,mk->m", lam, resid)
@@ -171,7 +168,7 @@ class TwoFoldFit:
             step = np.eye(len(psi))[i] * max(psi[i] * 1e-4, 1e-12)
             grads.append((self._lambda(psi + step, omega)[0] - self._lambda(psi - step, omega)[0]) / (2 * step[i]))
         g3 = sum(
-            self.cov_psi[i, j] * np.einsum("mk,mkl,ml->m", grads[i], v, grads[j])
+            self.cov_psi[i, j] * self._areas.quadratic(a, b, grads[i], grads[j])
             for i in range(len(psi))
             for j in range(len(psi))
         )
@@ -204,11 +201,11 @@ class _Areas:
         lam, q = np.linalg.eigh(np.where(obs[:, :, None] & obs[:, None, :], s, 0.0) - unobserved)
         self.comp = lam > -0.5  # (m, k) components in the observed slots
         self.lam = np.where(self.comp, np.maximum(lam, 0.0), 0.0)  # rounding below 0 on a singular S_i
-        rot = np.swapaxes(q, 1, 2) * self.comp[:, :, None]  # Q_i', rows outside the observed slots dropped
+        self.rot = np.swapaxes(q, 1, 2) * self.comp[:, :, None]  # Q_i', rows outside the observed slots 0
         z = np.concatenate([np.where(obs[..., None], x, 0.0), np.where(obs, y, 0.0)[..., None]], axis=2)
         self.p = p
-        self.u = (rot @ obs.astype(float)[..., None])[..., 0]  # (m, k): rotated 1
-        self.z = rot @ z  # (m, k, p + 1): rotated [X_i, y_i]
+        self.u = (self.rot @ obs.astype(float)[..., None])[..., 0]  # (m, k): rotated 1
+        self.z = self.rot @ z  # (m, k, p + 1): rotated [X_i, y_i]
         self.zz = np.einsum("mka,mkb->mkab", self.z, self.z).reshape(-1, (p + 1) ** 2)
 
     def _parts(self, a: np.ndarray, b: float) -> tuple[np.ndarray, ...]:
@@ -217,6 +214,20 @@ class _Areas:
         wu = w * self.u
         t = np.einsum("mk,mk->m", self.u, wu)
         return d, w, wu, t, 1.0 + a * t
+
+    def solve(self, a: np.ndarray, b: float, c: np.ndarray) -> np.ndarray:
+        """V_i^-1 c_i over the observed slots, (m, k), for ``c`` (m, k) with 0 in the unobserved slots."""
+        _d, w, wu, _t, den = self._parts(a, b)
+        rc = (self.rot @ c[..., None])[..., 0]
+        out = w * rc - (a / den * np.einsum("mk,mk->m", wu, rc))[:, None] * wu
+        return (np.swapaxes(self.rot, 1, 2) @ out[..., None])[..., 0]
+
+    def quadratic(self, a: np.ndarray, b: float, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """left_i' V_i right_i, (m,), for ``left`` and ``right`` (m, k) with 0 in the unobserved slots."""
+        d = self.lam + b
+        rl, rr = (self.rot @ left[..., None])[..., 0], (self.rot @ right[..., None])[..., 0]
+        shared = np.einsum("mk,mk->m", self.u, rl) * np.einsum("mk,mk->m", self.u, rr)  # (1' left)(1' right)
+        return np.einsum("mk,mk->m", d * rl, rr) + a * shared
 
     def area_error(self, b: float) -> tuple[np.ndarray, np.ndarray]:
         """(D_i, dD_i/dB), (m,) each: D_i = (1' (B I + S_i)^-1 1)^-1, inf for an area with nothing observed."""

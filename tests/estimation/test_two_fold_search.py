@@ -122,6 +122,14 @@ def test_restricted_likelihood_matches_the_dense_evaluation_and_its_gradient_the
         assert ll == pytest.approx(ref_ll, rel=tol, abs=tol)
         np.testing.assert_allclose(beta, ref_beta, rtol=tol, atol=tol * np.abs(ref_beta).max())
         np.testing.assert_allclose(cov_beta, ref_cov, rtol=tol, atol=tol * np.abs(ref_cov).max())
+        # the predictor's lambda = V_i^-1 c_i and the quadratic form of its g3 term
+        c = np.where(obs, rng.normal(size=obs.shape), 0.0)
+        dense_v = v + np.where(~obs[:, :, None] & np.eye(obs.shape[1], dtype=bool), 1.0, 0.0)
+        ref_lam = np.linalg.solve(dense_v, c[..., None])[..., 0]
+        np.testing.assert_allclose(areas.solve(a, b, c), ref_lam, rtol=tol, atol=tol * np.abs(ref_lam).max())
+        ref_quad = np.einsum("mk,mkl,ml->m", ref_lam, dense_v, c)
+        quad = areas.quadratic(a, b, ref_lam, c)
+        np.testing.assert_allclose(quad, ref_quad, rtol=tol, atol=tol * np.abs(ref_quad).max())
     own = np.diagonal(s, axis1=1, axis2=2)[obs]
     for scale, log_psi in ((None, np.log([0.002, 0.0003])), (h, np.log([0.0004, 1e-6, 0.006]))):
         neg = two_fold._adjusted_objective(areas, own, scale, obs.any(axis=1))
