@@ -465,17 +465,22 @@ def _polish(
 
 
 def _psi_covariance(psi: np.ndarray, scale: np.ndarray | None, areas: _Areas) -> np.ndarray:
-    """Inverse observed information of the (unadjusted) restricted likelihood in psi; diag(2 psi^2) if singular.
+    """Inverse observed information of the (unadjusted) restricted likelihood in psi, by finite differences.
 
-    The information is taken on log psi, where it is scale-free, by central differences (step
-    1e-4) of the analytic gradient: D I_psi D = -d2 l / d(log psi)^2 + diag(d l / d log psi),
-    D = diag(psi). It counts as singular, and the fallback serves, when its smallest eigenvalue
-    is under 1e-6 of its largest: a log variance the likelihood does not determine (its standard
-    error over 1000 times that of the best-determined one), as happens when two variances near 0
-    trade off. Second differences of the likelihood in psi, as before, could not tell such an
-    eigenvalue from rounding and fell back or not by chance.
+    Second differences of the likelihood in psi (steps 1e-3 psi), as the model was calibrated;
+    diag(2 psi^2) where the information is singular: its inverse is not finite or has a diagonal
+    entry <= 0, or the information on log psi, D I_psi D (D = diag(psi)), from central
+    differences of the analytic gradient, has its smallest eigenvalue under 1e-8 of its largest
+    (zero to the precision of those differences). Without that last test the choice flipped with
+    rounding where two variances near 0 trade off (the bundled sample's district graduation fits).
     """
     q, m = len(psi), len(areas.u)
+    h = np.maximum(psi * 1e-3, 1e-12)
+    fallback = np.diag(2 * psi**2)
+
+    def ll(v: np.ndarray) -> float:
+        a, b = _area_variances(np.maximum(v, 1e-14), scale, m)
+        return areas.restricted(a, b)[0]
 
     def gradient(log_psi: np.ndarray) -> np.ndarray:
         a, b = _area_variances(np.exp(log_psi), scale, m)
@@ -483,12 +488,24 @@ def _psi_covariance(psi: np.ndarray, scale: np.ndarray | None, areas: _Areas) ->
         return np.array([d_a.sum(), d_b, *([float(d_a @ scale)] if scale is not None else [])]) * np.exp(log_psi)
 
     log_psi = np.log(psi)
-    hess = np.array([(gradient(log_psi + e) - gradient(log_psi - e)) / 2e-4 for e in np.eye(q) * 1e-4])
-    info = np.diag(gradient(log_psi)) - 0.5 * (hess + hess.T)
-    fallback = np.diag(2 * psi**2)
-    if not np.all(np.isfinite(info)):
+    second = np.array([(gradient(log_psi + e) - gradient(log_psi - e)) / 2e-4 for e in np.eye(q) * 1e-4])
+    info_log = np.diag(gradient(log_psi)) - 0.5 * (second + second.T)
+    if not np.all(np.isfinite(info_log)):
         return fallback
-    eigen = np.linalg.eigvalsh(info)
-    if eigen[0] <= 1e-6 * eigen[-1]:
+    eigen = np.linalg.eigvalsh(info_log)
+    if eigen[0] <= 1e-8 * eigen[-1]:
         return fallback
-    return np.linalg.inv(info) * np.outer(psi, psi)
+    hess = np.empty((q, q))
+    for i in range(q):
+        for j in range(q):
+            ei, ej = np.eye(q)[i] * h[i], np.eye(q)[j] * h[j]
+            hess[i, j] = (ll(psi + ei + ej) - ll(psi + ei - ej) - ll(psi - ei + ej) + ll(psi - ei - ej)) / (
+                4 * h[i] * h[j]
+            )
+    try:
+        cov = np.linalg.inv(-0.5 * (hess + hess.T))
+    except np.linalg.LinAlgError:
+        return fallback
+    if not np.all(np.isfinite(cov)) or np.any(np.diag(cov) <= 0):
+        return fallback
+    return cov
