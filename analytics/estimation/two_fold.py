@@ -64,6 +64,12 @@ between the parts. Tested in ``tests/estimation/test_two_fold.py``: planted (A0,
 recovered within 3 standard errors of the mean estimate, pooled intervals covering 93-97% for
 areas of 1, 2-3 and 4+ schools where one A covers under 93% for areas of one.
 
+The fit is computed in each area's eigenbasis of S_i, where B I + S_i is diagonal and A_i 11'
+a rank-one term, so the likelihood and its gradient (Harville 1977) need no solve; the search is
+L-BFGS-B on the log variances with that gradient, finished by Newton steps until a step is under
+1e-5 (Nelder-Mead on the same objective agrees within 1e-4: ``tests/estimation/
+test_two_fold_search.py``).
+
 All of it is post-processing of published values and public covariates: it costs no privacy.
 
 Shapes: m areas, k subarea slots per area (unused slots are NaN in ``direct``), p covariates.
@@ -71,22 +77,42 @@ Shapes: m areas, k subarea slots per area (unused slots are NaN in ``direct``), 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache, cached_property
 
 import numpy as np
-from scipy.optimize import OptimizeResult, minimize
+from scipy.optimize import minimize
 from scipy.stats import norm
+from threadpoolctl import ThreadpoolController
 
 __all__ = ["TwoFoldFit", "two_fold_fay_herriot"]
 
+#: Stopping rule of the search on log variances (:func:`_search`): the largest Newton step that ends
+#: it, about the distance to the optimum (Nelder-Mead stopped at 1e-3 before).
+XTOL = 1e-5
 
-def _masked_v(a: np.ndarray, b: float, s: np.ndarray, obs: np.ndarray) -> np.ndarray:
-    """V_i over observed slots, ``a`` (m,) the areas' variances; unobserved slots get an identity row and column."""
-    k = s.shape[-1]
-    pair = obs[:, :, None] & obs[:, None, :]
-    v = np.where(pair, np.asarray(a, dtype=float)[:, None, None] + s + b * np.eye(k), 0.0)
-    return v + np.where(~obs[:, :, None] & np.eye(k, dtype=bool), 1.0, 0.0)
+
+_BLAS_LOCK = threading.Lock()
+
+
+@cache
+def _blas_pools() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """One BLAS thread while L-BFGS-B runs (its Python loop makes thousands of tiny BLAS calls).
+
+    Those calls go to SciPy's own OpenBLAS, a thread pool beside NumPy's; with few cores the two
+    pools' waiting threads made each call cost 100 times its work (measured on 2 cores: 2.7 ms
+    instead of 11 us). The lock keeps two fits in different threads from restoring each other's limit.
+    """
+    with _BLAS_LOCK, _blas_pools().limit(limits=1, user_api="blas"):
+        yield
 
 
 def _area_variances(psi: np.ndarray, scale: np.ndarray | None, m: int) -> tuple[np.ndarray, float]:
@@ -130,12 +156,16 @@ class TwoFoldFit:
         """Var(v_i) per area, (m,): A, or A0 + A1 h_i."""
         return _area_variances(self.psi, self.area_scale, self.y.shape[0])[0]
 
-    def _lambda(self, psi: np.ndarray, omega: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    @cached_property
+    def _areas(self) -> _Areas:
+        return _Areas(self.y, self.observed, self.error_cov, self.x)
+
+    def _lambda(self, psi: np.ndarray, omega: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(lambda = V_i^-1 c_i, c_i = Cov(y_i, T_i)), each (m, k) with 0 in the unobserved slots."""
         obs = self.observed
         a, b = _area_variances(psi, self.area_scale, obs.shape[0])
-        v = _masked_v(a, b, self.error_cov, obs)
         c = np.where(obs, a[:, None] * omega.sum(axis=1, keepdims=True) + b * omega, 0.0)
-        return np.linalg.solve(v, c[..., None])[..., 0], c, v
+        return self._areas.solve(a, b, c), c
 
     def predict(self, weights: np.ndarray, confidence: float = 0.95) -> dict[str, np.ndarray]:
         """Predict T_i = sum_j weights[i, j] theta_ij for every area i; ``weights`` (m, k).
@@ -149,7 +179,7 @@ class TwoFoldFit:
             raise ValueError(f"two_fold: weights must have shape {self.observed.shape}")
         psi = self.psi
         a, b = _area_variances(psi, self.area_scale, omega.shape[0])
-        lam, c, v = self._lambda(psi, omega)
+        lam, c = self._lambda(psi, omega)
         xo = np.where(self.observed[..., None], self.x, 0.0)
         resid = np.where(self.observed, self.y - self.x @ self.beta, 0.0)
         estimate = np.einsum("mk,mkp,p->m", omega, self.x, self.beta) + np.einsum("mk,mk->m", lam, resid)
@@ -161,7 +191,7 @@ class TwoFoldFit:
             step = np.eye(len(psi))[i] * max(psi[i] * 1e-4, 1e-12)
             grads.append((self._lambda(psi + step, omega)[0] - self._lambda(psi - step, omega)[0]) / (2 * step[i]))
         g3 = sum(
-            self.cov_psi[i, j] * np.einsum("mk,mkl,ml->m", grads[i], v, grads[j])
+            self.cov_psi[i, j] * self._areas.quadratic(a, b, grads[i], grads[j])
             for i in range(len(psi))
             for j in range(len(psi))
         )
@@ -176,37 +206,94 @@ class TwoFoldFit:
         }  # fmt: skip
 
 
-def _restricted(
-    a: np.ndarray, b: float, y: np.ndarray, obs: np.ndarray, s: np.ndarray, x: np.ndarray
-) -> tuple[float, np.ndarray, np.ndarray]:
-    """Restricted log-likelihood at (Var(v_i) = ``a`` (m,), B), with the GLS beta and its covariance."""
-    v = _masked_v(a, b, s, obs)
-    # V_i is symmetric positive definite: its log-determinant from the Cholesky factor (half the
-    # work of an LU), and one solve for X and y together
-    try:
-        logdet_v = 2.0 * np.log(np.diagonal(np.linalg.cholesky(v), axis1=1, axis2=2)).sum(axis=1)
-    except np.linalg.LinAlgError:  # an error covariance a rounding error short of definite: LU instead
-        logdet_v = np.linalg.slogdet(v)[1]
-    xo = np.where(obs[..., None], x, 0.0)
-    yo = np.where(obs, y, 0.0)
-    solved = np.linalg.solve(v, np.concatenate([xo, yo[..., None]], axis=2))
-    vinv_x, vinv_y = solved[..., :-1], solved[..., -1]
-    info = np.einsum("mkp,mkq->pq", xo, vinv_x)
-    score = np.einsum("mkp,mk->p", xo, vinv_y)
-    cov_beta = np.linalg.inv(info)
-    beta = cov_beta @ score
-    quad = float(np.einsum("mk,mk->", yo, vinv_y) - score @ beta)
-    _s2, logdet_info = np.linalg.slogdet(info)
-    return -0.5 * (float(logdet_v.sum()) + logdet_info + quad), beta, cov_beta
+class _Areas:
+    """The areas in the eigenbasis of their error covariances: V_i = Q_i (diag(lambda_i + B) + A_i u_i u_i') Q_i'.
 
+    With S_i = Q_i diag(lambda_i) Q_i' over the observed slots, B I + S_i is diagonal in that basis
+    and A_i 11' a rank-one term with u_i = Q_i' 1, so the restricted likelihood, its gradient and
+    D_i need no solve (Sherman-Morrison): O(m k p^2) per evaluation, the eigenvectors found once.
+    Components outside the observed slots (``comp`` False) have u, x, y = 0 and weight 1, as
+    V's identity rows there, so they add nothing.
+    """
 
-def _area_error(b: float, s: np.ndarray, obs: np.ndarray) -> np.ndarray:
-    """D_i = (1' (B I + S_i)^-1 1)^-1 over the observed slots, (m,): the error variance of area i's mean given v_i."""
-    w = _masked_v(np.zeros(obs.shape[0]), b, s, obs)
-    ones = obs.astype(float)
-    total = np.einsum("mk,mk->m", ones, np.linalg.solve(w, ones[..., None])[..., 0])
-    with np.errstate(divide="ignore"):
-        return np.where(total > 0, 1.0 / np.where(total > 0, total, 1.0), np.inf)
+    def __init__(self, y: np.ndarray, obs: np.ndarray, s: np.ndarray, x: np.ndarray) -> None:
+        k, p = obs.shape[1], x.shape[2]
+        # observed block as is; unobserved slots decoupled on the diagonal at -1, far below any
+        # eigenvalue of the (positive semi-definite) observed block, so no eigenvector mixes the two
+        unobserved = np.where(~obs, 1.0, 0.0)[:, :, None] * np.eye(k)
+        lam, q = np.linalg.eigh(np.where(obs[:, :, None] & obs[:, None, :], s, 0.0) - unobserved)
+        self.comp = lam > -0.5  # (m, k) components in the observed slots
+        self.lam = np.where(self.comp, np.maximum(lam, 0.0), 0.0)  # rounding below 0 on a singular S_i
+        self.rot = np.swapaxes(q, 1, 2) * self.comp[:, :, None]  # Q_i', rows outside the observed slots 0
+        z = np.concatenate([np.where(obs[..., None], x, 0.0), np.where(obs, y, 0.0)[..., None]], axis=2)
+        self.p = p
+        self.u = (self.rot @ obs.astype(float)[..., None])[..., 0]  # (m, k): rotated 1
+        self.z = self.rot @ z  # (m, k, p + 1): rotated [X_i, y_i]
+        self.zz = np.einsum("mka,mkb->mkab", self.z, self.z).reshape(-1, (p + 1) ** 2)
+
+    def _parts(self, a: np.ndarray, b: float) -> tuple[np.ndarray, ...]:
+        d = np.where(self.comp, self.lam + b, 1.0)
+        w = 1.0 / d
+        wu = w * self.u
+        t = np.einsum("mk,mk->m", self.u, wu)
+        return d, w, wu, t, 1.0 + a * t
+
+    def solve(self, a: np.ndarray, b: float, c: np.ndarray) -> np.ndarray:
+        """V_i^-1 c_i over the observed slots, (m, k), for ``c`` (m, k) with 0 in the unobserved slots."""
+        _d, w, wu, _t, den = self._parts(a, b)
+        rc = (self.rot @ c[..., None])[..., 0]
+        out = w * rc - (a / den * np.einsum("mk,mk->m", wu, rc))[:, None] * wu
+        return (np.swapaxes(self.rot, 1, 2) @ out[..., None])[..., 0]
+
+    def quadratic(self, a: np.ndarray, b: float, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """left_i' V_i right_i, (m,), for ``left`` and ``right`` (m, k) with 0 in the unobserved slots."""
+        d = self.lam + b
+        rl, rr = (self.rot @ left[..., None])[..., 0], (self.rot @ right[..., None])[..., 0]
+        shared = np.einsum("mk,mk->m", self.u, rl) * np.einsum("mk,mk->m", self.u, rr)  # (1' left)(1' right)
+        return np.einsum("mk,mk->m", d * rl, rr) + a * shared
+
+    def area_error(self, b: float) -> tuple[np.ndarray, np.ndarray]:
+        """(D_i, dD_i/dB), (m,) each: D_i = (1' (B I + S_i)^-1 1)^-1, inf for an area with nothing observed."""
+        _d, _w, wu, t, _den = self._parts(np.zeros(len(self.u)), b)
+        safe = np.where(t > 0, t, 1.0)
+        return np.where(t > 0, 1.0 / safe, np.inf), np.where(t > 0, np.einsum("mk,mk->m", wu, wu) / safe**2, 0.0)
+
+    def restricted(
+        self, a: np.ndarray, b: float, gradient: bool = False
+    ) -> tuple[float, np.ndarray, np.ndarray, np.ndarray, float]:
+        """(log L_R, beta, Cov(beta), d log L_R / d a_i (m,), d log L_R / dB) at Var(v_i) = ``a`` (m,) and B.
+
+        The derivatives, -tr(P dV) / 2 + y' P dV P y / 2 with P = V^-1 - V^-1 X Cov(beta) X' V^-1
+        (Harville 1977, J. Amer. Statist. Assoc. 72, eq. 4.4), are NaN unless ``gradient``.
+        """
+        p = self.p
+        d, w, wu, t, den = self._parts(a, b)
+        g = a / den  # V_i^-1 = W - g_i (W u)(W u)' in the area's basis, W = diag(1 / d)
+        zwu = (wu[:, None, :] @ self.z)[:, 0]  # (m, p + 1): [X_i, y_i]' W u
+        gram = (w.reshape(-1) @ self.zz).reshape(p + 1, p + 1) - (zwu.T * g) @ zwu  # [X, y]' V^-1 [X, y]
+        info, score = gram[:p, :p], gram[:p, p]
+        cov_beta = np.linalg.inv(info)
+        beta = cov_beta @ score
+        quad = float(gram[p, p] - score @ beta)
+        logdet_info = np.linalg.slogdet(info)[1]
+        ll = -0.5 * (float(np.log(d).sum() + np.log(den).sum()) + logdet_info + quad)
+        if not gradient:
+            return ll, beta, cov_beta, np.full(len(a), np.nan), np.nan
+        # r_i = V_i^-1 e_i with e_i = y_i - X_i beta = [X_i, y_i] coef: every term below from W-weighted grams
+        coef = np.append(-beta, 1.0)
+        w2 = (w * w).reshape(-1)
+        gram2 = (w2 @ self.zz).reshape(p + 1, p + 1)  # [X, y]' W^2 [X, y]
+        zw2u = ((w * wu)[:, None, :] @ self.z)[:, 0]  # [X_i, y_i]' W^2 u
+        q = np.einsum("mk,mk->m", wu, wu)
+        wue, w2ue = zwu @ coef, zw2u @ coef  # u' W e_i, u' W^2 e_i
+        x1, x2 = zwu[:, :p], zw2u[:, :p]
+        h = x1 / den[:, None]  # X_i' V_i^-1 u
+        d_a = -0.5 * (t / den - ((h @ cov_beta) * h).sum(axis=1) - (wue / den) ** 2)
+        r2 = float(coef @ gram2 @ coef - np.sum(2 * g * wue * w2ue - g**2 * q * wue**2))  # sum_i r_i' r_i
+        x_v2_x = gram2[:p, :p] - (x2.T * g) @ x1 - (x1.T * g) @ x2 + (x1.T * (g**2 * q)) @ x1  # sum_i X_i' V_i^-2 X_i
+        trace_vinv = float((w * self.comp).sum() - g @ q)
+        d_b = -0.5 * (trace_vinv - float(np.sum(cov_beta * x_v2_x)) - r2)
+        return ll, beta, cov_beta, d_a, d_b
 
 
 def two_fold_fay_herriot(
@@ -257,67 +344,157 @@ def two_fold_fay_herriot(
     s = np.where(pair, 0.5 * (s + np.swapaxes(s, 1, 2)), 0.0)
     y0 = np.where(obs, y, 0.0)
 
-    own_var = np.diagonal(s, axis1=1, axis2=2)[obs]
-    n_sub = int(obs.sum())
-    fitted = obs.any(axis=1)
-    n_area = int(fitted.sum())
-    mean_scale = float(scale[fitted].mean()) if scale is not None else 0.0
-
-    def neg(log_psi: np.ndarray) -> float:
-        psi = np.exp(log_psi)
-        hetero = len(psi) == 3
-        a, b = _area_variances(psi, scale if hetero else None, y.shape[0])
-        trace = float(np.arctan(np.sum(b / (b + own_var))))  # Yoshimori & Lahiri (2014)
-        adjust = np.log(max(trace, 1e-300)) / n_sub
-        if not hetero:
-            adjust += log_psi[0]  # Li & Lahiri (2010): h(A) = A
-        else:
-            # Li & Lahiri on the mean area variance; Yoshimori & Lahiri on each part's share of it
-            assert scale is not None
-            total = a[fitted] + _area_error(b, s, obs)[fitted]
-            adjust += np.log(psi[0] + psi[2] * mean_scale)
-            for part in (psi[0] * np.ones(n_area), psi[2] * scale[fitted]):
-                adjust += np.log(max(float(np.arctan(np.sum(part / total))), 1e-300)) / n_area
-        return -(_restricted(a, b, y0, obs, s, x)[0] + adjust)
-
+    areas = _Areas(y0, obs, s, x)
+    neg = _adjusted_objective(areas, np.diagonal(s, axis1=1, axis2=2)[obs], scale, obs.any(axis=1))
     spread = max(float(np.var(y[obs])), 1e-8)
-    best = _search(neg, [np.log(spread * np.array(start)) for start in ((0.5, 0.5), (0.1, 0.01), (0.01, 0.1))], spread)
+    # where the likelihood is flat in a variance near 0 the adjustment's slope in its log is about 1/M
+    # (1/m for the parts): L-BFGS-B must not stop on a gradient of that size, so it stops at 1% of it
+    gtol = 0.01 / int(obs.sum())
+    starts = [np.log(spread * np.array(start)) for start in ((0.5, 0.5), (0.1, 0.01), (0.01, 0.1))]
+    best = _search(neg, starts, spread, gtol)
     if scale is not None:  # from the one-A fit, with A split between A0 and A1 h at the mean scale
-        a1, b1 = np.exp(best.x)
+        mean_scale = float(scale[obs.any(axis=1)].mean())
+        a1, b1 = np.exp(best)
         starts = [np.log([a1 * (1 - f), b1, a1 * f / mean_scale]) for f in (0.5, 0.1, 0.9)]
-        best = _search(neg, starts, spread)
-    psi_hat = np.exp(best.x)
+        best = _search(neg, starts, spread, gtol)
+    psi_hat = np.exp(best)
     a_hat, b_hat = _area_variances(psi_hat, scale, y.shape[0])
-    _ll, beta, cov_beta = _restricted(a_hat, b_hat, y0, obs, s, x)
-    cov_psi = _psi_covariance(psi_hat, scale, y0, obs, s, x)
+    _ll, beta, cov_beta, _da, _db = areas.restricted(a_hat, b_hat)
+    cov_psi = _psi_covariance(psi_hat, scale, areas)
     slope = float(psi_hat[2]) if scale is not None else 0.0
     return TwoFoldFit(y0, obs, s, x, beta, cov_beta, float(psi_hat[0]), b_hat, cov_psi, slope, scale)
 
 
-def _search(neg: Callable[[np.ndarray], float], starts: list[np.ndarray], spread: float) -> OptimizeResult:
-    """Nelder-Mead on log variances from each start, bounded far outside any variance the data allow; the best."""
-    bounds = [(np.log(spread) - 30.0, np.log(spread) + 5.0)] * len(starts[0])
-    best = None
+def _adjusted_objective(
+    areas: _Areas, own_var: np.ndarray, scale: np.ndarray | None, fitted: np.ndarray
+) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+    """Minus the adjusted restricted log-likelihood of log psi, (2,) or (3,), and its gradient (module docstring).
+
+    ``own_var`` the observed subareas' own error variances S_ij,jj; ``fitted`` (m,) the areas with a
+    subarea observed. Log psi of length 2 is the one-A model even when ``scale`` is given.
+    """
+    n_sub, n_area, m = len(own_var), int(fitted.sum()), len(fitted)
+    h = scale[fitted] if scale is not None else np.zeros(n_area)
+    mean_scale = float(h.mean())
+
+    def log_arctan(total: float, d_total: np.ndarray, weight: float) -> tuple[float, np.ndarray]:
+        """weight log arctan(total) and its gradient, given total's gradient."""
+        angle = float(np.arctan(total))
+        return weight * np.log(max(angle, 1e-300)), weight * d_total / ((1.0 + total**2) * max(angle, 1e-300))
+
+    def neg(log_psi: np.ndarray) -> tuple[float, np.ndarray]:
+        psi = np.exp(log_psi)
+        hetero = len(psi) == 3
+        a, b = _area_variances(psi, scale if hetero else None, m)
+        ll, _beta, _cov, d_a, d_b = areas.restricted(a, b, gradient=True)
+        grad = np.array([d_a.sum(), d_b, *([float(d_a @ scale)] if hetero and scale is not None else [])])
+        # Yoshimori & Lahiri (2014) on B: (1/M) log arctan(sum_ij B / (B + S_ij,jj))
+        d_trace = np.eye(len(psi))[1] * float(np.sum(own_var / (b + own_var) ** 2))
+        adjust, d_adjust = log_arctan(float(np.sum(b / (b + own_var))), d_trace, 1 / n_sub)
+        if not hetero:
+            adjust, d_adjust = adjust + log_psi[0], d_adjust + np.array([1.0 / psi[0], 0.0])  # Li & Lahiri: h(A) = A
+        else:
+            # Li & Lahiri on the mean area variance; Yoshimori & Lahiri on each part's share of it
+            area_error, d_area_error = areas.area_error(b)
+            total = a[fitted] + area_error[fitted]
+            d_total = np.stack([np.ones(n_area), d_area_error[fitted], h])  # (3, n_area): d total_i / d psi
+            mean_a = psi[0] + psi[2] * mean_scale
+            adjust, d_adjust = adjust + np.log(mean_a), d_adjust + np.array([1.0, 0.0, mean_scale]) / mean_a
+            parts = ((psi[0] * np.ones(n_area), np.eye(3)[0][:, None]), (psi[2] * h, np.eye(3)[2][:, None] * h))
+            for part, d_part in parts:  # (part_i (n_area,), d part_i / d psi (3, n_area))
+                share = d_part / total - d_total * part / total**2  # d (part_i / total_i) / d psi
+                value, d_value = log_arctan(float(np.sum(part / total)), share.sum(axis=1), 1 / n_area)
+                adjust, d_adjust = adjust + value, d_adjust + d_value
+        return -(ll + adjust), -(grad + d_adjust) * psi
+
+    return neg
+
+
+def _search(
+    neg: Callable[[np.ndarray], tuple[float, np.ndarray]], starts: list[np.ndarray], spread: float, gtol: float
+) -> np.ndarray:
+    """The minimum of ``neg`` over log variances, bounded far outside any variance the data allow.
+
+    From each start in turn: L-BFGS-B with the analytic gradient (stopping at a largest gradient
+    component of ``gtol``), then Newton steps (:func:`_polish`). The first start whose polish
+    converges (a positive definite Hessian and a last step under :data:`XTOL`) gives the answer;
+    the later starts serve only when it does not, and then the lowest point found wins.
+    """
+    lo, hi = np.log(spread) - 30.0, np.log(spread) + 5.0
+    best, best_f = starts[0], np.inf
     for start in starts:
-        res = minimize(neg, np.clip(start, *bounds[0]), method="Nelder-Mead", bounds=bounds,
-                       options={"xatol": 1e-3, "fatol": 1e-6, "maxiter": 400 * len(start)})  # fmt: skip
-        if best is None or res.fun < best.fun:
-            best = res
-    assert best is not None
+        with _one_blas_thread():
+            res = minimize(neg, np.clip(start, lo, hi), jac=True, method="L-BFGS-B", bounds=[(lo, hi)] * len(start),
+                           options={"ftol": 1e-12, "gtol": gtol, "maxiter": 500})  # fmt: skip
+        x, f, converged = _polish(neg, np.asarray(res.x, dtype=float), lo, hi)
+        if converged:
+            return x
+        if f < best_f:
+            best, best_f = x, f
     return best
 
 
-def _psi_covariance(
-    psi: np.ndarray, scale: np.ndarray | None, y: np.ndarray, obs: np.ndarray, s: np.ndarray, x: np.ndarray
-) -> np.ndarray:
-    """Inverse observed information of the (unadjusted) restricted likelihood in psi, by finite differences."""
-    q = len(psi)
+def _polish(
+    neg: Callable[[np.ndarray], tuple[float, np.ndarray]], x: np.ndarray, lo: float, hi: float
+) -> tuple[np.ndarray, float, bool]:
+    """Newton steps from ``x`` while they lower ``neg``, the Hessian by central differences of the gradient.
+
+    Returns (x, neg(x), converged): converged when the Newton step from ``x`` is under :data:`XTOL`
+    in every log variance with a positive definite Hessian (the distance to the optimum is then
+    about that step); not when the Hessian is not positive definite (a flat ridge, a saddle),
+    a step does not lower ``neg`` beyond rounding, or 8 steps do not get there.
+    """
+    f, g = neg(x)
+    eye = np.eye(len(x)) * 1e-4
+    for _ in range(8):
+        hess = np.array([(neg(x + e)[1] - neg(x - e)[1]) / 2e-4 for e in eye])
+        hess = 0.5 * (hess + hess.T)
+        try:
+            np.linalg.cholesky(hess)
+        except np.linalg.LinAlgError:
+            return x, f, False
+        step = -np.linalg.solve(hess, g)
+        if np.max(np.abs(step)) <= XTOL:
+            return x, f, True
+        trial = np.clip(x + step, lo, hi)
+        f_trial, g_trial = neg(trial)
+        if not f_trial <= f + 1e-12 * abs(f):  # a step in a flat direction may gain less than rounding
+            return x, f, False
+        x, f, g = trial, f_trial, g_trial
+    return x, f, False
+
+
+def _psi_covariance(psi: np.ndarray, scale: np.ndarray | None, areas: _Areas) -> np.ndarray:
+    """Inverse observed information of the (unadjusted) restricted likelihood in psi, by finite differences.
+
+    Second differences of the likelihood in psi (steps 1e-3 psi), as the model was calibrated;
+    diag(2 psi^2) where the information is singular: its inverse is not finite or has a diagonal
+    entry <= 0, or the information on log psi, D I_psi D (D = diag(psi)), from central
+    differences of the analytic gradient, has its smallest eigenvalue under 1e-8 of its largest
+    (zero to the precision of those differences). Without that last test the choice flipped with
+    rounding where two variances near 0 trade off (the bundled sample's district graduation fits).
+    """
+    q, m = len(psi), len(areas.u)
     h = np.maximum(psi * 1e-3, 1e-12)
+    fallback = np.diag(2 * psi**2)
 
     def ll(v: np.ndarray) -> float:
-        a, b = _area_variances(np.maximum(v, 1e-14), scale, y.shape[0])
-        return _restricted(a, b, y, obs, s, x)[0]
+        a, b = _area_variances(np.maximum(v, 1e-14), scale, m)
+        return areas.restricted(a, b)[0]
 
+    def gradient(log_psi: np.ndarray) -> np.ndarray:
+        a, b = _area_variances(np.exp(log_psi), scale, m)
+        _ll, _beta, _cov, d_a, d_b = areas.restricted(a, b, gradient=True)
+        return np.array([d_a.sum(), d_b, *([float(d_a @ scale)] if scale is not None else [])]) * np.exp(log_psi)
+
+    log_psi = np.log(psi)
+    second = np.array([(gradient(log_psi + e) - gradient(log_psi - e)) / 2e-4 for e in np.eye(q) * 1e-4])
+    info_log = np.diag(gradient(log_psi)) - 0.5 * (second + second.T)
+    if not np.all(np.isfinite(info_log)):
+        return fallback
+    eigen = np.linalg.eigvalsh(info_log)
+    if eigen[0] <= 1e-8 * eigen[-1]:
+        return fallback
     hess = np.empty((q, q))
     for i in range(q):
         for j in range(q):
@@ -325,7 +502,6 @@ def _psi_covariance(
             hess[i, j] = (ll(psi + ei + ej) - ll(psi + ei - ej) - ll(psi - ei + ej) + ll(psi - ei - ej)) / (
                 4 * h[i] * h[j]
             )
-    fallback = np.diag(2 * psi**2)
     try:
         cov = np.linalg.inv(-0.5 * (hess + hess.T))
     except np.linalg.LinAlgError:
