@@ -399,3 +399,16 @@ def test_links_special_files_and_lookalike_names_are_refused_with_their_cause(tm
     assert "wages.csv: is not a regular file" in text and "no file wages" not in text
     assert "non-ASCII characters" in text
     assert "123-45-6789" not in text and "ssn" not in text
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("value", [123456789, -123456789, 2075551234])
+def test_an_identifier_written_as_a_whole_number_is_refused_by_the_pii_gate(
+    tmp_path: Path, fmt: str, value: int
+) -> None:
+    """Whole-number columns reach the gate by magnitude (pii.INT_CANDIDATE_MIN), not by a regex on their text."""
+    t = tiny_tables()
+    t["assessments"].loc[0, "achievement_level"] = value
+    problems = _problems(write_dataset(tmp_path, t, fmt))
+    hit = _one(problems, "assessments", "achievement_level", "refused by the PII gate")
+    assert str(abs(value)) not in " ".join(problems) and str(abs(value))[:5] not in hit
