@@ -20,7 +20,8 @@ product's own build of those tables, :data:`PRODUCT_FOUR`, validation included) 
 OpenDP's Polars context releasing the four peer tables (graduation by district x cohort, workforce
 and earnings by district x years out, opt-out by district x year) with the noise scale given
 directly, from per-student rows the floor exports (export time reported apart). OpenDP 0.16 needs
-polars 1.36.1, which the project does not install: give an interpreter that has both with
+polars 1.36.1 (and pyarrow to read its results), which the project does not install: give an interpreter
+that has them with
 ``--opendp-python`` (default: this one, then ``/tmp/opendp-venv/bin/python``); the table says so
 when none can import them.
 
@@ -311,7 +312,7 @@ STEPS = {
 def _opendp_python(explicit: str | None) -> str | None:
     """An interpreter that imports opendp and polars 1.36.x, or None."""
     candidates = [explicit] if explicit else [sys.executable, *DEFAULT_OPENDP_PYTHONS]
-    probe = "import opendp.prelude, polars, sys; sys.exit(0 if polars.__version__.startswith('1.36.') else 3)"
+    probe = "import opendp.prelude, polars, pyarrow, sys; sys.exit(0 if polars.__version__.startswith('1.36.') else 3)"
     for python in candidates:
         if python and Path(python).exists():
             got = subprocess.run([python, "-c", probe], capture_output=True, check=False)
@@ -414,8 +415,9 @@ def run(args: argparse.Namespace) -> int:
                 )
             if python is None:
                 notes.append(
-                    "OpenDP: not run; no interpreter here imports opendp with polars 1.36.1 (make one: python3 -m "
-                    "venv /tmp/opendp-venv && /tmp/opendp-venv/bin/pip install opendp==0.16.0 polars==1.36.1)"
+                    "OpenDP: not run; no interpreter here imports opendp with polars 1.36.1 and pyarrow (make one: "
+                    "python3 -m venv /tmp/opendp-venv && /tmp/opendp-venv/bin/pip install opendp==0.16.0 "
+                    "polars==1.36.1 pyarrow)"
                 )
             else:
                 peer = tmp / "peer"
