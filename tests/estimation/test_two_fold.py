@@ -161,3 +161,15 @@ def test_one_school_count_for_all_areas_gives_the_homoscedastic_fit() -> None:
     fit = two_fold_fay_herriot(y, cov, x)
     assert fit.area_slopes == () and fit.area_scale is None and fit.cov_psi.shape == (2, 2)
     assert np.allclose(fit.area_variances(), fit.area_variance)
+
+
+def test_one_scale_column_is_the_one_dimensional_area_scale() -> None:
+    """area_scale (m,) and (m, 1) are one model: the same psi, Cov(psi) and predictions."""
+    rng = np.random.default_rng(34)
+    x, _theta, cov, y = _hetero_world(rng, 0.0005, 0.008)
+    flat = two_fold_fay_herriot(y, cov, x, area_scale=1.0 / SCHOOLS)
+    column = two_fold_fay_herriot(y, cov, x, area_scale=(1.0 / SCHOOLS)[:, None])
+    np.testing.assert_allclose(column.psi, flat.psi, rtol=1e-12)
+    np.testing.assert_allclose(column.cov_psi, flat.cov_psi, rtol=1e-9)
+    w = np.full(y.shape, 1.0 / y.shape[1])
+    np.testing.assert_allclose(column.predict(w)["moe"], flat.predict(w)["moe"], rtol=1e-9)
