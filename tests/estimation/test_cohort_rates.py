@@ -143,7 +143,7 @@ def test_area_size_that_does_not_vary_gives_the_one_variance_model_and_a_size_be
 
 
 def test_district_structure_reads_the_growth_path_and_the_diploma_schools() -> None:
-    """Growth concentration (1/n_E + 1/n_M + 2 c / n_E) / 4, c = one school for grades 3-8; diploma 1 / (High + Combined)."""
+    """Growth (1/n_E + 1/n_M + 2 c / n_E) / 4, c: one school serves grades 3-8; diploma 1 / (High + Combined)."""
     levels = {
         "K12": ["Combined"],  # one school carries grades 3-8 whole: 1
         "K8": ["Elementary", "High"],  # the elementary school serves K-8: 1, like K12
