@@ -5,7 +5,8 @@ L-BFGS-B on an analytic gradient, polished by Newton steps. Checked here against
 evaluation (one solve per area, as the model's formulas read) and against scipy's
 Nelder-Mead run to a tight tolerance on the same objective, on worlds that include the edge
 cases: a variance planted at 0, areas with one cohort, missing cells, an area with none,
-nearly exact areas, correlated errors and the heteroscedastic area variance.
+nearly exact areas, correlated errors and the heteroscedastic area variance with one or two
+scale columns.
 """
 
 from __future__ import annotations
