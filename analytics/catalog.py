@@ -487,10 +487,10 @@ class _GraduationEstimates:
             for level in ("state", "district_id", "school_id"):
                 direct = cohort_rates.direct_rates(counts, level)
                 model = None
-                if level == "district_id":  # area variance A0 + A1 / (schools per level in the public list)
-                    n_schools = districts["district_id"].map(cohort_rates.schools_per_level(schools))
+                if level == "district_id":  # area variance A0 + A1 h, h from the public school list's structure
+                    structure = districts.join(cohort_rates.district_structure(schools), on="district_id")
                     model = cohort_rates.model_rates(
-                        counts, level, districts.assign(n_schools=n_schools), ["locale"], area_size="n_schools"
+                        counts, level, structure, ["locale"], area_scales=[cohort_rates.DISTRICT_SCALE]
                     )
                 elif level == "school_id":
                     model = cohort_rates.model_rates(counts, level, school_cov, ["locale", "school_level"])

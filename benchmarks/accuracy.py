@@ -293,7 +293,8 @@ def replicate(data_dir: Path, replications: int, redraw_effects: bool = True) ->
     """
     students, schools = cohort_students(data_dir)
     districts = pd.read_parquet(data_dir / "districts.parquet")
-    districts = districts.assign(n_schools=districts["district_id"].map(cohort_rates.schools_per_level(schools)))
+    districts = districts.join(cohort_rates.district_structure(schools), on="district_id")
+    structure = district_structures(schools)
     hs = schools[schools["school_level"].isin(["High", "Combined"])].sort_values("school_id").reset_index(drop=True)
     cohorts = sorted(int(c) for c in students["cohort"].unique())
     k = len(cohorts)
@@ -317,21 +318,27 @@ def replicate(data_dir: Path, replications: int, redraw_effects: bool = True) ->
         p_sum = np.bincount(cell, weights=expected, minlength=len(hs) * k).reshape(len(hs), k)
         m = simulated_measurements(yes, sizes - yes, hs, cohorts, plan, 100_000 * (r + 1))
         counts = cohort_rates.consistent_counts(m, leaves, cohorts)
-        for level, cov, cats, size in (
-            ("district_id", districts, ["locale"], "n_schools"),
-            ("school_id", school_cov, ["locale", "school_level"], None),
+        for level, cov, cats, scales in (
+            ("district_id", districts, ["locale"], [cohort_rates.DISTRICT_SCALE]),
+            ("school_id", school_cov, ["locale", "school_level"], []),
         ):
             group = hs[level].to_numpy()
             n_cell = pd.DataFrame(sizes).groupby(group).sum().reindex(counts.keys(level)).to_numpy()
             y_cell = pd.DataFrame(yes).groupby(group).sum().reindex(counts.keys(level)).to_numpy()
             p_cell = pd.DataFrame(p_sum).groupby(group).sum().reindex(counts.keys(level)).to_numpy()
             direct = cohort_rates.direct_rates(counts, level)
-            model = cohort_rates.model_rates(counts, level, cov, cats, area_size=size)
+            model = cohort_rates.model_rates(counts, level, cov, cats, area_scales=scales)
             views = {
                 "cohort": (np.eye(k), direct["cohort"], model["cohort"]),
                 "pooled": (np.ones((1, k)), direct["pooled"], model["pooled"]),
                 "latest 3": (np.r_[np.zeros(k - 3), np.ones(3)][None], *_latest(direct, model, cohorts)),
             }
+            area = counts.keys(level)
+            kind = (
+                structure.reindex(area).to_numpy()
+                if level == "district_id"
+                else hs.set_index("school_id").reindex(area)["school_level"].to_numpy()
+            )
             for view, (weights, d, mo) in views.items():
                 n_true = (n_cell @ weights.T).ravel()
                 if view == "cohort":  # direct frames are key-major; model frames cohort-major
@@ -345,7 +352,8 @@ def replicate(data_dir: Path, replications: int, redraw_effects: bool = True) ->
                             "replication": r,
                             "level": level,
                             "view": view,
-                            "area": np.repeat(counts.keys(level), len(d) // len(counts.keys(level))),
+                            "area": np.repeat(area, len(d) // len(area)),
+                            "structure": np.repeat(kind, len(d) // len(area)),
                             "n": n_true,
                             "realised": realised,
                             "underlying": underlying,
@@ -361,6 +369,35 @@ def replicate(data_dir: Path, replications: int, redraw_effects: bool = True) ->
                     )
                 )
     return pd.concat(out, ignore_index=True)
+
+
+def district_structures(schools: pd.DataFrame) -> pd.Series:
+    """Each district's school structure from the public list, e.g. 'Elementary+High' (a K-8 and a high school)."""
+    return schools.groupby("district_id")["school_level"].agg(lambda lv: "+".join(sorted(set(lv)))).rename("structure")
+
+
+def coverage_by_structure(sim: pd.DataFrame) -> pd.DataFrame:
+    """Model-based coverage and standardised-error spread per (level, view, school structure), over replications.
+
+    A district's structure is its set of school levels (:func:`district_structures`), a school's its
+    level. ``sd_z`` is the standard deviation of (estimate - truth) / (margin / 1.96): about 1 when the
+    stated margins are the right size, above 1 when they are too narrow for that structure.
+    """
+    rows = []
+    for (level, view, kind), g in sim.groupby(["level", "view", "structure"], sort=False):
+        t, est = g["underlying"].to_numpy(), g["model"].to_numpy()
+        pub = np.isfinite(est) & np.isfinite(t)
+        if not pub.any():
+            continue
+        hit = (g["model_lower"].to_numpy() <= t) & (t <= g["model_upper"].to_numpy())
+        z = (est - t)[pub] / (g["model_moe"].to_numpy()[pub] / cohort_rates.Z95)
+        rows.append(
+            {"level": level, "view": view, "structure": kind, "areas": g["area"].nunique(), "figures": int(pub.sum()),
+             "coverage": round(float(hit[pub].mean()), 3),
+             "sd_z": round(float(z.std(ddof=1)), 2) if pub.sum() > 1 else np.nan,
+             "median_moe_points": round(100 * float(np.median(g["model_moe"].to_numpy()[pub])), 1)}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def _latest(direct: dict, model: dict, cohorts: list[int]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -471,6 +508,33 @@ def usable_over_replications(sim: pd.DataFrame, cover: pd.DataFrame) -> pd.DataF
     return pd.DataFrame(rows)
 
 
+def usable_share_by_band(sim: pd.DataFrame, cover: pd.DataFrame, level: str, view: str) -> pd.DataFrame:
+    """Per cell-size band of one (level, view): areas usable (either kind) in every replication, in none, in some.
+
+    The areas in "some" are the ones whose side of the 10-point line depends on the draw: they make
+    the spread of :func:`usable_over_replications`.
+    """
+    g = sim[(sim["level"] == level) & (sim["view"] == view)]
+    band = pd.Series(band_of(g["n"].to_numpy()), index=g.index)
+    either = pd.Series(False, index=g.index)
+    for kind in ("direct", "model"):
+        ok = cover[(cover["level"] == level) & (cover["view"] == view) & (cover["kind"] == kind)]
+        passing = set(ok.loc[ok["coverage"] >= COVERAGE_FLOOR, "band"])
+        either |= np.isfinite(g[kind]) & (g[f"{kind}_moe"] <= USABLE) & band.isin(passing)
+    share = either.groupby(g["area"]).mean()
+    area_band = band.groupby(g["area"]).first()
+    margin = g["model_moe"].groupby(g["area"]).median()
+    rows = []
+    for b, areas in share.groupby(area_band):
+        rows.append(
+            {"band": b, "areas": len(areas), "usable in every draw": int((areas == 1).sum()),
+             "in none": int((areas == 0).sum()), "in some": int(((areas > 0) & (areas < 1)).sum()),
+             "mean usable": round(float(areas.sum()), 1),
+             "median model margin (pts)": round(100 * float(margin.reindex(areas.index).median()), 1)}
+        )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def markdown(frame: pd.DataFrame, index: bool = False) -> str:
     """A pipe table (pandas' to_markdown needs the optional tabulate package)."""
     f = frame.reset_index() if index else frame
@@ -504,6 +568,9 @@ def run(data_dir: Path, label: str, replications: int) -> None:
         median_moe_points=lambda t: t["median_moe_points"].round(1),
     )
     print(markdown(table))
+    print("\nModel-based coverage by school structure (district: its set of school levels; school: its level):\n")
+    by_structure = coverage_by_structure(sim)
+    print(markdown(by_structure[by_structure["level"] == "district_id"]))
     overall = sim.groupby(["level", "view"], sort=False).apply(_overall, include_groups=False)
     print("\nOverall coverage (replications):\n")
     print(markdown(overall.round(3), index=True))
@@ -511,6 +578,10 @@ def run(data_dir: Path, label: str, replications: int) -> None:
     print("\nUsable 4-year graduation figures (either kind) per replication with this dataset's own planted effects "
           "(outcomes and noise redrawn; the release above is one such draw):\n")  # fmt: skip
     print(markdown(usable_over_replications(fixed, cover)))
+    print(
+        "\nDistrict pooled rates by cell-size band: districts usable in every one of those draws, in none, in some:\n"
+    )
+    print(markdown(usable_share_by_band(fixed, cover, "district_id", "pooled")))
     print("\nOverall coverage with this dataset's own planted school effects held fixed (coverage given these areas; "
           "model-based intervals promise it on average over areas, not for each extreme area):\n")  # fmt: skip
     held = fixed.groupby(["level", "view"], sort=False).apply(_overall, include_groups=False)

@@ -48,6 +48,7 @@ __all__ = [
     "CohortCounts",
     "consistent_counts",
     "direct_rates",
+    "district_structure",
     "model_rates",
     "schools_per_level",
     "windows",
@@ -271,6 +272,68 @@ def schools_per_level(schools: pd.DataFrame) -> pd.Series:
     return (len(PATH_LEVELS) / inverse).astype(float).rename("schools_per_level")
 
 
+#: The column of :func:`district_structure` that scales the district area variance (one A_1 for it).
+DISTRICT_SCALE = "structure_scale"
+
+
+def district_structure(schools: pd.DataFrame) -> pd.DataFrame:
+    """Public scales of each district's area variance from its school structure, one row per ``district_id``.
+
+    ``schools`` is the public school list (``district_id``, ``school_level`` in
+    :data:`analytics.schema.SCHOOL_LEVELS`). A district's graduation rate carries two kinds of
+    school effects, averaged over its students (a variance of sigma^2 / n over n schools):
+
+    - ``inverse_diploma_schools``: 1 / (High + Combined schools), the schools whose graduation
+      effect its graduates carry;
+    - ``growth_concentration``: how concentrated the grade 3-8 growth effects its students bring
+      to high school are, in [0, 1]. The elementary grades (3-5) are served by its Elementary
+      schools (a lone Combined school where there are none), the middle grades (6-8) by its
+      Middle schools, else its Combined schools (grades 6-12 beside an elementary school), else
+      its Elementary schools (grades K-8). With the two stages weighted equally, the growth part's
+      variance is (1/n_E + 1/n_M + 2 c / n_E) / 4 times one school's, c = 1 where the same schools
+      serve both stages: 1 for a K-8 or K-12 school that carries grades 3-8 whole, 0.5 for one
+      elementary and one middle (or 6-12) school, which average two independent effects.
+    - ``structure_scale`` (:data:`DISTRICT_SCALE`): their mean, the scale h_i of the district's
+      area variance A0 + A1 h_i. The two kinds weigh equally (no weight is fitted to a state's
+      data); giving each its own A_k was tried and is not identified from 150 districts (see
+      docs/estimation.md, sixth round). Against round 4's 1 / (schools per level)
+      (:func:`schools_per_level`) it tells a K-8 or K-12 school (1) from an elementary and a
+      middle or 6-12 school (0.75), which that count calls alike.
+
+    All are read from school levels alone; a state whose list has grade spans would read the
+    stages from the spans (a K-8 school is "Elementary" here only because no Middle school
+    exists beside it). Raises ValueError for a missing column.
+
+    >>> district_structure(pd.DataFrame({"district_id": ["A", "A", "B", "B", "C", "C", "C"],
+    ...     "school_level": ["Elementary", "High", "Elementary", "Combined", "Elementary", "Middle", "High"]}))
+    ... # doctest: +NORMALIZE_WHITESPACE
+                 inverse_diploma_schools  growth_concentration  structure_scale
+    district_id
+    A                                1.0                   1.0             1.00
+    B                                1.0                   0.5             0.75
+    C                                1.0                   0.5             0.75
+    """
+    for col in ("district_id", "school_level"):
+        if col not in schools.columns:
+            raise ValueError(f"schools list: no column {col!r}")
+    counts = pd.crosstab(schools["district_id"], schools["school_level"])
+
+    def count(level: str) -> pd.Series:
+        return counts[level] if level in counts.columns else pd.Series(0, index=counts.index)
+
+    elem, mid, high, comb = count("Elementary"), count("Middle"), count("High"), count("Combined")
+    n_early = np.where(elem > 0, elem, comb)
+    n_middle = np.where(mid > 0, mid, np.where(comb > 0, comb, elem))
+    shared = (mid == 0) & ((elem == 0) | (comb == 0))  # one school serves grades 3-8: K-8 or K-12
+    early, middle = 1.0 / np.maximum(n_early, 1), 1.0 / np.maximum(n_middle, 1)
+    diploma = 1.0 / np.maximum(high + comb, 1).astype(float)
+    growth = (early + middle + 2.0 * shared * early) / 4.0
+    return pd.DataFrame(
+        {"inverse_diploma_schools": diploma, "growth_concentration": growth, DISTRICT_SCALE: (diploma + growth) / 2},
+        index=counts.index,
+    )
+
+
 #: Fewest areas with students a model is fitted on.
 MIN_AREAS = 10
 #: Why no model-based figures exist at all.
@@ -285,6 +348,16 @@ def _identified(x_area: np.ndarray, keep: np.ndarray) -> np.ndarray:
         if np.ptp(x_area[keep][:, j]) > 0 and np.linalg.matrix_rank(trial) == len(cols) + 1:
             cols.append(j)
     return x_area[:, cols]
+
+
+def _identified_scales(h: np.ndarray) -> np.ndarray:
+    """Keep the columns of ``h`` (n, q) that vary and are not collinear, with a constant, with the ones kept before."""
+    cols: list[int] = []
+    for j in range(h.shape[1]):
+        trial = np.column_stack([np.ones(len(h)), h[:, [*cols, j]]])
+        if np.ptp(h[:, j]) > 0 and np.linalg.matrix_rank(trial / np.abs(trial).max(axis=0)) == len(cols) + 2:
+            cols.append(j)
+    return h[:, cols]
 
 
 def _no_model(keys: np.ndarray, counts: CohortCounts, level: str, window: int, reason: str) -> dict[str, pd.DataFrame]:
@@ -306,6 +379,7 @@ def model_rates(
     window: int = 3,
     area_size: str | None = None,
     logit_scale: bool = True,
+    area_scales: Sequence[str] = (),
 ) -> dict[str, pd.DataFrame]:
     """Model-based rates for every node of ``level`` (``'district_id'`` or ``'school_id'``).
 
@@ -318,22 +392,29 @@ def model_rates(
     (p~_i (1 - p~_i))^2, p~_i the first fit's pooled rate of node i: schools' effects act on the
     logit, so on the rate scale an area near 60% varies several times more than one near 93%
     (the delta method), and one A fitted over both leaves low-rate areas' intervals too narrow
-    (tests: 89.7% against 94.0% coverage). Returns frames ``'cohort'``, ``'pooled'``, ``'window'`` keyed like
+    (tests: 89.7% against 94.0% coverage). ``area_scales`` names further columns of public scales
+    h_ik >= 0 (for districts: :data:`DISTRICT_SCALES` of :func:`district_structure`), each with
+    its own A_k: Var(v_i) = A0 + sum_k A_k h_ik, with 1 / s_i first when ``area_size`` is given
+    too; a scale that is constant over the nodes fitted, or collinear with the ones before it,
+    is left out. Returns frames ``'cohort'``, ``'pooled'``, ``'window'`` keyed like
     :func:`direct_rates`, with columns ``model_value``, ``model_moe95``, ``model_lower``,
     ``model_upper`` (clipped to [0, 1]), ``model_flag``, ``model_reason``. A cell gets a
     model-based figure only where its (or, pooled, its area's) consistent denominator is
     known to be above zero. Raises ValueError when a node lacks covariates or has an
-    ``area_size`` below 1.
+    ``area_size`` below 1 or a negative ``area_scales`` value.
     """
     keys = counts.keys(level)
     k = len(counts.cohorts)
     cov = covariates.set_index(level).reindex(keys)
-    needed = [*categorical, *([area_size] if area_size is not None else [])]
+    needed = [*categorical, *([area_size] if area_size is not None else []), *area_scales]
     if cov[needed].isna().any().any():
         raise ValueError(f"cohort_rates: covariates lack a row for some {level}")
     sizes = None if area_size is None else cov[area_size].to_numpy(dtype=float)
     if sizes is not None and np.any(sizes < 1):
         raise ValueError(f"cohort_rates: covariates column {area_size!r} must be at least 1 for every {level}")
+    for col in area_scales:
+        if np.any(cov[col].to_numpy(dtype=float) < 0):
+            raise ValueError(f"cohort_rates: covariates column {col!r} must not be negative for any {level}")
     inputs = model_inputs(counts, level)
     x_area = np.ones((len(keys), 1))
     for col in categorical:
@@ -346,8 +427,9 @@ def model_rates(
     state_p = (counts.cells("state")[0] / counts.cells("state")[1])[0]
     smooth = np.broadcast_to(state_p, (len(keys), k))
     fit = None
-    per_school = np.ones(int(keep.sum())) if sizes is None else 1.0 / sizes[keep]
-    scale = None if np.ptp(per_school) == 0 else per_school
+    columns = ([1.0 / sizes] if sizes is not None else []) + [cov[c].to_numpy(dtype=float) for c in area_scales]
+    per_school = _identified_scales(np.column_stack(columns)[keep] if columns else np.ones((int(keep.sum()), 0)))
+    scale = per_school if per_school.shape[1] else None
     if np.isfinite(inputs.y[keep]).sum() < x_area.shape[1] + 3 or keep.sum() < MIN_AREAS:
         return _no_model(keys, counts, level, window, TOO_FEW_REASON)
     for _pass in range(2):
@@ -362,9 +444,9 @@ def model_rates(
         if logit_scale:
             # effects act on the logit: on the rate scale their variance is (p (1 - p))^2 times theirs
             slope = np.clip(pred, 0.02, 0.98) * (1 - np.clip(pred, 0.02, 0.98))
-            scaled = per_school * slope**2
-            scaled = scaled / scaled.mean()  # A1's unit: the fit does not depend on h's
-            scale = None if np.ptp(scaled) == 0 else scaled
+            scaled = np.column_stack([per_school * slope[:, None] ** 2, *([] if per_school.shape[1] else [slope**2])])
+            scaled = _identified_scales(scaled / scaled.mean(axis=0))  # A_k's units: the fit does not depend on h's
+            scale = scaled if scaled.shape[1] else None
     assert fit is not None
     _n, d, _vn, vd = counts.cells(level)
     cell_known = (d > Z95 * np.sqrt(vd)) & keep[:, None]

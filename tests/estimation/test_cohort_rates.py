@@ -142,6 +142,49 @@ def test_area_size_that_does_not_vary_gives_the_one_variance_model_and_a_size_be
         cohort_rates.model_rates(counts, "district_id", cov.assign(s=np.nan), ["locale"], area_size="s")
 
 
+def test_district_structure_reads_the_growth_path_and_the_diploma_schools() -> None:
+    """Growth (1/n_E + 1/n_M + 2 c / n_E) / 4, c: one school serves grades 3-8; diploma 1 / (High + Combined)."""
+    levels = {
+        "K12": ["Combined"],  # one school carries grades 3-8 whole: 1
+        "K8": ["Elementary", "High"],  # the elementary school serves K-8: 1, like K12
+        "two K8": ["Elementary", "Elementary", "High"],  # (1/2 + 1/2 + 2/2) / 4
+        "K5 6-12": ["Elementary", "Combined"],  # two schools, one per stage: (1 + 1) / 4
+        "K5 6-8 9-12": ["Elementary", "Middle", "High"],  # the same
+        "large": ["Elementary"] * 3 + ["Middle"] * 2 + ["High"] * 2,  # (1/3 + 1/2) / 4, diploma 1/2
+    }
+    schools = pd.DataFrame(
+        [(d, lv) for d, lvs in levels.items() for lv in lvs], columns=["district_id", "school_level"]
+    )
+    out = cohort_rates.district_structure(schools)
+    expected_growth = {"K12": 1.0, "K8": 1.0, "two K8": 0.5, "K5 6-12": 0.5, "K5 6-8 9-12": 0.5, "large": 5 / 24}
+    expected_diploma = {d: 0.5 if d == "large" else 1.0 for d in levels}
+    for d in levels:
+        assert np.isclose(out.loc[d, "growth_concentration"], expected_growth[d]), d
+        assert np.isclose(out.loc[d, "inverse_diploma_schools"], expected_diploma[d]), d
+        assert np.isclose(out.loc[d, cohort_rates.DISTRICT_SCALE], (expected_growth[d] + expected_diploma[d]) / 2)
+    with pytest.raises(ValueError, match="school_level"):
+        cohort_rates.district_structure(schools.drop(columns="school_level"))
+
+
+def test_area_scales_reduce_to_the_area_size_path_and_drop_what_is_not_identified() -> None:
+    """A scale column h = 1 / s is the area_size path; a constant or collinear column is left out; negatives refused."""
+    leaves = _leaves(30)
+    rng = np.random.default_rng(5)
+    n = rng.integers(5, 60, (len(leaves), 3))
+    yes = rng.binomial(n, 0.85)
+    counts = cohort_rates.consistent_counts(_measurements(yes, n - yes, leaves, 2.0, 8), leaves, COHORTS)
+    sizes = np.where(np.arange(30) % 3 == 0, 1.0, np.where(np.arange(30) % 3 == 1, 2.0, 4.0))
+    cov = pd.DataFrame({"district_id": counts.keys("district_id"), "locale": "Rural", "s": sizes, "h": 1 / sizes})
+    by_size = cohort_rates.model_rates(counts, "district_id", cov, ["locale"], area_size="s")["pooled"]
+    by_scale = cohort_rates.model_rates(counts, "district_id", cov, ["locale"], area_scales=["h"])["pooled"]
+    pd.testing.assert_frame_equal(by_size, by_scale)
+    collinear = cov.assign(h2=3 * cov["h"] + 1, flat=0.5)
+    dropped = cohort_rates.model_rates(counts, "district_id", collinear, ["locale"], area_scales=["h", "h2", "flat"])
+    pd.testing.assert_frame_equal(by_scale, dropped["pooled"])
+    with pytest.raises(ValueError, match="must not be negative"):
+        cohort_rates.model_rates(counts, "district_id", cov.assign(h=-cov["h"]), ["locale"], area_scales=["h"])
+
+
 @pytest.mark.slow
 def test_area_variance_on_the_logit_scale_covers_low_rate_areas() -> None:
     """Effects planted on the logit: low-rate areas vary more in rate, and one A on the rate scale misses them.

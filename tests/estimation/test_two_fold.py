@@ -141,13 +141,17 @@ def test_heteroscedastic_area_variance_is_recovered_and_its_intervals_cover_in_e
     assert hits[("one A", "1")] / (reps * int(bands["1"].sum())) < 0.93
 
 
-def test_area_scale_that_is_constant_or_not_positive_is_refused() -> None:
+def test_area_scale_that_is_constant_negative_or_collinear_is_refused() -> None:
     rng = np.random.default_rng(32)
     x, _theta, cov, y = _hetero_world(rng, 0.0005, 0.008)
     with pytest.raises(ValueError, match="vary"):
         two_fold_fay_herriot(y, cov, x, area_scale=np.ones(len(SCHOOLS)))
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="not negative"):
         two_fold_fay_herriot(y, cov, x, area_scale=-1.0 / SCHOOLS)
+    with pytest.raises(ValueError, match="positive value"):
+        two_fold_fay_herriot(y, cov, x, area_scale=np.column_stack([1.0 / SCHOOLS, np.zeros(len(SCHOOLS))]))
+    with pytest.raises(ValueError, match="apart from the others"):  # 2 h_1 - 1 is h_1 again, with the constant
+        two_fold_fay_herriot(y, cov, x, area_scale=np.column_stack([1.0 / SCHOOLS, 2.0 / SCHOOLS + 1.0]))
 
 
 def test_one_school_count_for_all_areas_gives_the_homoscedastic_fit() -> None:
@@ -155,5 +159,17 @@ def test_one_school_count_for_all_areas_gives_the_homoscedastic_fit() -> None:
     rng = np.random.default_rng(33)
     x, _theta, cov, y = _hetero_world(rng, 0.0005, 0.008)
     fit = two_fold_fay_herriot(y, cov, x)
-    assert fit.area_slope == 0.0 and fit.area_scale is None and fit.cov_psi.shape == (2, 2)
+    assert fit.area_slopes == () and fit.area_scale is None and fit.cov_psi.shape == (2, 2)
     assert np.allclose(fit.area_variances(), fit.area_variance)
+
+
+def test_one_scale_column_is_the_one_dimensional_area_scale() -> None:
+    """area_scale (m,) and (m, 1) are one model: the same psi, Cov(psi) and predictions."""
+    rng = np.random.default_rng(34)
+    x, _theta, cov, y = _hetero_world(rng, 0.0005, 0.008)
+    flat = two_fold_fay_herriot(y, cov, x, area_scale=1.0 / SCHOOLS)
+    column = two_fold_fay_herriot(y, cov, x, area_scale=(1.0 / SCHOOLS)[:, None])
+    np.testing.assert_allclose(column.psi, flat.psi, rtol=1e-12)
+    np.testing.assert_allclose(column.cov_psi, flat.cov_psi, rtol=1e-9)
+    w = np.full(y.shape, 1.0 / y.shape[1])
+    np.testing.assert_allclose(column.predict(w)["moe"], flat.predict(w)["moe"], rtol=1e-9)

@@ -5,7 +5,8 @@ L-BFGS-B on an analytic gradient, polished by Newton steps. Checked here against
 evaluation (one solve per area, as the model's formulas read) and against scipy's
 Nelder-Mead run to a tight tolerance on the same objective, on worlds that include the edge
 cases: a variance planted at 0, areas with one cohort, missing cells, an area with none,
-nearly exact areas, correlated errors and the heteroscedastic area variance.
+nearly exact areas, correlated errors and the heteroscedastic area variance with one or two
+scale columns.
 """
 
 from __future__ import annotations
@@ -33,17 +34,23 @@ def _world(
     a1: float = 0.0,
     noise: float = 0.01,
     rho: float = 0.3,
+    a2: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(direct (m, k), error_cov (m, k, k) with within-area correlation ``rho``, covariates (m, k, 2), h (m,))."""
+    """(direct (m, k), error_cov (m, k, k) with within-area correlation ``rho``, covariates (m, k, 2), h (m, 2)).
+
+    Var(v_i) = a + a1 h_i1 + a2 h_i2 with h_i1 = 1 / schools (1-11) and h_i2 a structure: 1 in
+    about 30% of the areas, 0.5 in the others.
+    """
     schools = rng.integers(1, 12, m).astype(float)
     x = np.stack([np.ones((m, k)), np.repeat((rng.random(m) < 0.4)[:, None], k, 1).astype(float)], -1)
-    v = rng.normal(0, np.sqrt(a + a1 / schools))[:, None]
+    h = np.column_stack([1.0 / schools, np.where(rng.random(m) < 0.3, 1.0, 0.5)])
+    v = rng.normal(0, np.sqrt(a + h @ np.array([a1, a2])))[:, None]
     theta = x @ np.array([0.85, -0.03]) + v + rng.normal(0, np.sqrt(b), (m, k))
     sd = np.sqrt(noise * np.exp(rng.normal(0, 0.7, (m, 1))) * rng.uniform(0.5, 2, (m, k)))
     corr = (1 - rho) * np.eye(k) + rho
     cov = sd[:, :, None] * corr[None] * sd[:, None, :]
     y = theta + np.einsum("mkl,ml->mk", np.linalg.cholesky(cov), rng.normal(size=(m, k)))
-    return y, cov, x, 1.0 / schools
+    return y, cov, x, h
 
 
 def _sparse(rng: np.random.Generator) -> tuple[np.ndarray, ...]:
@@ -73,6 +80,19 @@ HETERO_CASES: dict[str, Callable[[np.random.Generator], tuple[np.ndarray, ...]]]
     "heteroscedastic, A0 planted at 0": lambda rng: _world(rng, m=150, a=0.0, a1=0.008),
     "heteroscedastic, sparse": _sparse,
 }
+#: Cases fitted with both columns of h (A0, B, A1, A2): the structure-aware area variance.
+TWO_SCALE_CASES: dict[str, Callable[[np.random.Generator], tuple[np.ndarray, ...]]] = {
+    "two scales": lambda rng: _world(rng, m=150, a=0.0005, a1=0.006, a2=0.002),
+    "two scales, A2 planted at 0": lambda rng: _world(rng, m=150, a=0.0005, a1=0.006),
+    "two scales, sparse": _sparse,
+    "two scales, low noise": lambda rng: _world(rng, m=150, a=0.002, a1=0.006, a2=0.004, noise=0.003),
+}
+ALL_CASES = {**CASES, **HETERO_CASES, **TWO_SCALE_CASES}
+
+
+def _scale(case: str, h: np.ndarray) -> np.ndarray | None:
+    """The area scale a case is fitted with: None, h's first column, or both."""
+    return h if case in TWO_SCALE_CASES else h[:, 0] if case in HETERO_CASES else None
 
 
 def _dense_restricted(a: np.ndarray, b: float, y: np.ndarray, obs: np.ndarray, s: np.ndarray, x: np.ndarray):
@@ -113,7 +133,7 @@ def test_restricted_likelihood_matches_the_dense_evaluation_and_its_gradient_the
     y0, obs, s = _prepared(y, cov, x)
     areas = two_fold._Areas(y0, obs, s, x)
     for a0, b, a1 in ((0.003, 0.0005, 0.0), (1e-9, 1e-12, 0.01), (0.1, 0.02, 0.0)):
-        a = a0 + a1 * h
+        a = a0 + a1 * h[:, 0] + 0.5 * a1 * h[:, 1]
         ll, beta, cov_beta, _da, _db = areas.restricted(a, b)
         ref_ll, ref_beta, ref_cov = _dense_restricted(a, b, y0, obs, s, x)
         v = np.where(obs[:, :, None] & obs[:, None, :], a[:, None, None] + s + b * np.eye(obs.shape[1]), 0.0)
@@ -131,7 +151,11 @@ def test_restricted_likelihood_matches_the_dense_evaluation_and_its_gradient_the
         quad = areas.quadratic(a, b, ref_lam, c)
         np.testing.assert_allclose(quad, ref_quad, rtol=tol, atol=tol * np.abs(ref_quad).max())
     own = np.diagonal(s, axis1=1, axis2=2)[obs]
-    for scale, log_psi in ((None, np.log([0.002, 0.0003])), (h, np.log([0.0004, 1e-6, 0.006]))):
+    for scale, log_psi in (
+        (None, np.log([0.002, 0.0003])),
+        (h[:, :1], np.log([0.0004, 1e-6, 0.006])),
+        (h, np.log([0.0004, 1e-6, 0.006, 0.001])),
+    ):
         neg = two_fold._adjusted_objective(areas, own, scale, obs.any(axis=1))
         f, grad = neg(log_psi)
         steps = np.eye(len(log_psi)) * 1e-4
@@ -168,7 +192,7 @@ def _predictions(fit: two_fold.TwoFoldFit) -> np.ndarray:
     return np.concatenate([np.concatenate([p["estimate"], p["moe"]]) for p in out])
 
 
-@pytest.mark.parametrize("case", [*CASES, *HETERO_CASES])
+@pytest.mark.parametrize("case", list(ALL_CASES))
 def test_fast_search_agrees_with_tight_nelder_mead_on_the_same_objective(
     case: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -178,9 +202,8 @@ def test_fast_search_agrees_with_tight_nelder_mead_on_the_same_objective(
     with 10% for the second-order terms, each psi refitted at the shifted value (beta and Cov(psi)
     follow it as in a fit).
     """
-    hetero = case in HETERO_CASES
-    y, cov, x, h = {**CASES, **HETERO_CASES}[case](np.random.default_rng(42))
-    scale = h if hetero else None
+    y, cov, x, h = ALL_CASES[case](np.random.default_rng(42))
+    scale = _scale(case, h)
     fast = two_fold.two_fold_fay_herriot(y, cov, x, area_scale=scale)
     with monkeypatch.context() as patch:
         patch.setattr(two_fold, "_search", _tight_nelder_mead)
@@ -198,7 +221,7 @@ def test_fast_search_agrees_with_tight_nelder_mead_on_the_same_objective(
     np.testing.assert_array_less(np.abs(_predictions(fast) - base)[finite], bound[finite])
 
 
-@pytest.mark.parametrize("case", ["typical", "heteroscedastic"])
+@pytest.mark.parametrize("case", ["typical", "heteroscedastic", "two scales, low noise"])
 def test_psi_covariance_is_the_inverse_information_by_second_differences_of_the_dense_likelihood(case: str) -> None:
     """Cov(psi) = D (information on log psi)^-1 D, D = diag(psi), against dense second differences.
 
@@ -206,15 +229,15 @@ def test_psi_covariance_is_the_inverse_information_by_second_differences_of_the_
     about 1e-7 of the information's largest eigenvalue here (|l| near 1e3, that eigenvalue near 10);
     the inverse magnifies that by the condition number (under 1e3, asserted): 1e-4 relative.
     """
-    y, cov, x, h = {**CASES, **HETERO_CASES}[case](np.random.default_rng(43))
-    scale = h if case in HETERO_CASES else None
+    y, cov, x, h = ALL_CASES[case](np.random.default_rng(43))
+    scale = _scale(case, h)
     fit = two_fold.two_fold_fay_herriot(y, cov, x, area_scale=scale)
     y0, obs, s = _prepared(y, cov, x)
     q, step = len(fit.psi), 1e-3
 
     def ll(log_psi: np.ndarray) -> float:
         psi = np.exp(log_psi)
-        a = psi[0] + (psi[2] * h if scale is not None else 0.0)
+        a = psi[0] + (np.reshape(scale, (len(y0), -1)) @ psi[2:] if scale is not None else 0.0)
         return float(_dense_restricted(np.broadcast_to(a, (len(y0),)).copy(), psi[1], y0, obs, s, x)[0])
 
     base, e = np.log(fit.psi), np.eye(q) * step
