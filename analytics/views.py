@@ -578,8 +578,8 @@ def shown_estimates(table: pd.DataFrame) -> pd.DataFrame:
     Rows of a graduation table (``value``/``value_moe95``/``flag``/``flag_reason`` direct,
     ``model_*`` model-based) come back with those four columns holding the chosen figure,
     ``estimate`` ('direct' or 'model-based'), ``estimate_words`` (:data:`ESTIMATE_WORDS`)
-    and the direct ones kept as ``direct_value``/``direct_moe95``. A table without model
-    columns is returned with every row 'direct'. Never invents a figure: where neither
+    and the direct ones kept as ``direct_value``/``direct_moe95``/``direct_flag``/``direct_reason``.
+    A table without model columns is returned with every row 'direct'. Never invents a figure: where neither
     exists the row keeps NaN and the direct reason.
 
     >>> t = pd.DataFrame({"value": [0.9, 0.8], "value_moe95": [0.03, 0.4], "flag": ["reliable", "unreliable"],
@@ -588,7 +588,12 @@ def shown_estimates(table: pd.DataFrame) -> pd.DataFrame:
     >>> shown_estimates(t)[["value", "estimate"]].values.tolist()
     [[0.9, 'direct'], [0.85, 'model-based']]
     """
-    out = table.assign(direct_value=table["value"], direct_moe95=table["value_moe95"])
+    out = table.assign(
+        direct_value=table["value"],
+        direct_moe95=table["value_moe95"],
+        direct_flag=table["flag"],
+        direct_reason=table["flag_reason"],
+    )
     if "model_value" not in table:
         return out.assign(estimate="direct", estimate_words=ESTIMATE_WORDS["direct"])
     direct_ok = table["value"].notna() & (table["value_moe95"] <= privacy.UNRELIABLE_RATE_MOE)

@@ -61,14 +61,16 @@ if len(shown):
                 "Figure": ["Direct (what happened)", "Model-based (underlying rate)"],
                 "Rate": [pct(r["direct_value"]), pct(r["model_value"])],
                 "Margin of error": [pct_moe(r["direct_moe95"]), pct_moe(r["model_moe95"])],
-                "Why not usable": [r["flag_reason"] if r["estimate"] == "direct" else "", r["model_reason"]],
+                "Why not usable": [r["direct_reason"], r["model_reason"]],
             }
         ),
         hide_index=True,
         width="stretch",
     )
-    st.caption(f"Shown in the summary below: the {r['estimate']} figure. {r['estimate_words']}")
-    st.caption(views.ESTIMATE_WORDS["direct"] + " " + views.ESTIMATE_WORDS["model-based"])
+    other = "model-based" if r["estimate"] == "direct" else "direct"
+    st.caption(
+        f"Shown in the summary below: the {r['estimate']} figure. {r['estimate_words']} {views.ESTIMATE_WORDS[other]}"
+    )
 
 ROWS = [
     ("graduation_by_district_3yr", "acgr_4yr", "graduation_by_cohort", "Graduation, 4-year (latest 3 cohorts)"),
