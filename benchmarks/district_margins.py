@@ -58,7 +58,7 @@ def main() -> None:
         lineage.attach(ledger, STEWARD, "bench", ds.source, label="benchmark extract")
         build_release(data, root / "releases", user=STEWARD, ledger=ledger, dataset=ds)
         release = load_release(root / "releases")
-        print("| table | measure | epsilon | median 95% MOE over districts | share flagged unreliable |")
+        print("| table | measure | privacy loss | median 95% MOE over districts | share flagged unreliable |")
         print("|---|---|---|---|---|")
         for name, measure in MAIN_MEASURE.items():
             t = release.table(name)
@@ -70,11 +70,15 @@ def main() -> None:
                 scale = 1 if measure in ("p50", "median_growth_percentile") else 100
                 unit = {"p50": "$", "median_growth_percentile": "SGP points"}.get(measure, "pts")
                 moe, share = t["value_moe95"].median() * scale, (t["flag"] == "unreliable").mean()
-            eps = release.manifest["tables"][name]["epsilon"]
-            print(f"| {name} | {measure} | {eps:g} | {moe:,.1f} {unit} | {share:.0%} |")
+            info = release.manifest["tables"][name]
+            eps = f"{info['epsilon']:g}"
+            if info.get("derived_from"):  # graduation: post-processing of the measurements, which carry the cost
+                source = release.manifest["tables"][info["derived_from"][0]]
+                eps = f"from {info['derived_from'][0]} (rho {source.get('rho', 0.0):.3g})"
+            print(f"| {name} | {measure} | {eps} | {moe:,.1f} {unit} | {share:.0%} |")
             if "model_moe95" in t:  # graduation: the model-based figure beside the direct one
                 moe, share = t["model_moe95"].median() * 100, (t["model_flag"] == "unreliable").mean()
-                print(f"| {name}, model-based | {measure} | 0 (post-processing) | {moe:,.1f} {unit} | {share:.0%} |")
+                print(f"| {name}, model-based | {measure} | {eps} | {moe:,.1f} {unit} | {share:.0%} |")
 
         ds = load_dataset(data)
         ctx = catalog.BuildContext(ds.source)

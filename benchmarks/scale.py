@@ -425,6 +425,7 @@ def run(args: argparse.Namespace) -> int:
                 rows.append(export)
                 argv = [python, str(Path(__file__).resolve()), "--step", "opendp", "--peer", str(peer), "--data", "-"]
                 rows.append(measure("opendp-four", argv, env))
+                notes.append(f"opendp-four ran under {python} (choose another with --opendp-python)")
                 notes.append(
                     "OpenDP reads the per-student rows export-four wrote (cohorts built by DuckDB); compare "
                     "opendp-four with floor-four, which also builds them"
