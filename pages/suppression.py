@@ -70,7 +70,9 @@ def compared_cells(folder: str, release_id: str, which: str, threshold: int, com
     districts = districts.assign(district_name=unique_labels(districts["district_name"], districts["district_id"]))
     if which == "graduation":
         t = release.table("graduation_by_district")
-        t = t[t["measure"] == "acgr_4yr"].merge(districts[["district_id", "district_name", "county"]], on="district_id")
+        # the figure each cell shows on the other pages: direct, or model-based where the direct one is too noisy
+        t = views.shown_estimates(t[t["measure"] == "acgr_4yr"].reset_index(drop=True))
+        t = t.merge(districts[["district_id", "district_name", "county"]], on="district_id")
         t = t.assign(n=t["denominator"], cell=t["cohort"].map(views.cohort_label), row=t["district_id"])
     else:
         t = release.table("ssn_collection_by_district").merge(
@@ -145,12 +147,14 @@ m1.metric("Figures a suppression rule hides", f"{summary['hidden']:,} of {summar
 m1.caption(f"{summary['primary']:,} under {threshold} students, {summary['complementary']:,} to protect them")
 m2.metric("Districts left with no figure at all", f"{summary['rows_all_hidden']:,} of {summary['rows']:,}")
 m2.caption("Under the rule, these districts' families would see nothing")
-m3.metric("Figures this release publishes", f"{summary['cells']:,}")
+shown = compared[compared["value"].notna()]
+flags = shown["flag"].value_counts()
+m3.metric("Figures this release publishes", f"{len(shown):,} of {summary['cells']:,}")
 m3.caption(
-    f"{summary['reliable']:,} reliable, {summary['rough']:,} rough, {summary['unreliable']:,} unreliable (hollow)"
+    f"{flags.get('reliable', 0):,} reliable, {flags.get('rough', 0):,} rough, {flags.get('unreliable', 0):,} "
+    f"unreliable (hollow); {summary['cells'] - len(shown):,} cells have no figure (a noisy count of zero students)"
 )
 
-shown = compared[compared["value"].notna()]
 fig = sizes_chart(folder, release.release_id, which, int(threshold), complementary)
 hidden_shown = shown[shown["hidden"]]
 hidden_ok = int((hidden_shown["flag"] != "unreliable").sum())
@@ -164,7 +168,8 @@ chart(
 )
 st.caption(
     "Each dot is one published figure with its 95% interval (grey bars); orange dots are the figures the rule "
-    "would hide, hollow dots are unreliable. Figures whose noisy count is 0 have no value and are not drawn."
+    "would hide, hollow dots are unreliable. Graduation cells show the figure the other pages show: the direct "
+    "one, or the model-based one where the direct one is too noisy. Cells with no figure are not drawn."
 )
 
 st.subheader("One district, cell by cell")
