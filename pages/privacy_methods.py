@@ -82,7 +82,7 @@ st.dataframe(
     ),
     hide_index=True,
 )
-st.caption(f"For a table that spends ε = {eps_rate:g}, as the district opt-out table does.")
+st.caption(f"For a table that spends ε = {eps_rate:.3g}, as the district opt-out table does.")
 
 st.subheader("The privacy ledger of this student population")
 try:
@@ -97,9 +97,10 @@ else:
     eps_now, delta_now = status.epsilon_at()
     researchers = sum(spent for scope, (_, spent) in status.allocations.items() if scope.startswith("researcher:"))
     st.markdown(
-        f"Now: **ε = {eps_now:g}** borne by each student at most, of a cap of {status.unit} = {status.cap:g} "
-        f"({status.remaining:g} left). Public releases: {status.allocations.get('public', (0.0, 0.0))[1]:g}; "
-        f"researchers' tables, together: {researchers:g}."
+        f"Now: **ε = {eps_now:.3g}** (at δ = {delta_now:.0e}) borne by each student at most. Counted as "
+        f"{status.unit}: {status.spent:.3g} spent of a cap of {status.cap:.3g} ({status.remaining:.3g} left); "
+        f"public releases {status.allocations.get('public', (0.0, 0.0))[1]:.3g} {status.unit}, researchers' tables "
+        f"together {researchers:.3g} {status.unit}."
     )
     kinds = {
         "lineage": "population registered",
