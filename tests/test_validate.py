@@ -412,3 +412,52 @@ def test_an_identifier_written_as_a_whole_number_is_refused_by_the_pii_gate(
     problems = _problems(write_dataset(tmp_path, t, fmt))
     hit = _one(problems, "assessments", "achievement_level", "refused by the PII gate")
     assert str(abs(value)) not in " ".join(problems) and str(abs(value))[:5] not in hit
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize(("table", "column"), [("assessments", "achievement_level"), ("wages", "year")])
+@pytest.mark.parametrize("ssn", ["004123456", "001234567", "012345678"])
+def test_an_ssn_whose_leading_zeros_were_lost_in_a_whole_number_column_is_refused(
+    tmp_path: Path, fmt: str, table: str, column: str, ssn: str
+) -> None:
+    """Maine's SSNs begin 004-007: as a whole number 004-12-3456 is 4123456, seven digits. The gate reads the
+    typed value, so it must not need the zeros a spreadsheet or an int64 Parquet column has already dropped."""
+    t = tiny_tables()
+    t[table].loc[0, column] = int(ssn)
+    folder = write_dataset(tmp_path, t, fmt)
+    problems = _problems(folder)
+    hit = _one(problems, f"{table}.{fmt}", column, "refused by the PII gate")
+    assert str(int(ssn)) not in " ".join(problems) and str(int(ssn))[:4] not in hit
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e20", "9223372036854775807", "-9223372036854775809"])
+def test_a_whole_number_column_holding_nan_inf_or_beyond_bigint_is_a_type_problem_not_a_crash(
+    tmp_path: Path, fmt: str, value: str
+) -> None:
+    """Such a text (CSV) or double (Parquet) rounds to itself, so the 'no decimals' test passed it and the cast to
+    BIGINT raised DuckDB's ConversionException, whose message quotes the value."""
+    t = tiny_tables()
+    df = t["assessments"].astype({"achievement_level": object if fmt == "csv" else float})
+    df.loc[0, "achievement_level"] = value if fmt == "csv" else float(value)
+    t["assessments"] = df
+    report = validate_dataset(write_dataset(tmp_path, t, fmt))
+    assert not report.ok
+    _one([str(p) for p in report.problems], f"assessments.{fmt}", "achievement_level", "not of type int")
+    assert "e+" not in report.text() and "922337" not in report.text()
+
+
+def test_a_parquet_decimal_with_a_fraction_in_a_whole_number_column_is_not_rounded(tmp_path: Path) -> None:
+    """DECIMAL(5,1) 2.5 cast to BIGINT rounds silently to 3 (a wrong achievement level), as DOUBLE 2.5 must not."""
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    t = tiny_tables()
+    a = t.pop("assessments")
+    folder = write_dataset(tmp_path, t, "parquet")
+    levels = pa.array([decimal.Decimal("2.5"), decimal.Decimal("2")], pa.decimal128(5, 1))
+    table = pa.Table.from_pandas(a.drop(columns="achievement_level"), preserve_index=False)
+    pq.write_table(table.append_column("achievement_level", levels), folder / "assessments.parquet")
+    _one(_problems(folder), "assessments.parquet", "achievement_level", "not of type int")
