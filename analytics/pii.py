@@ -74,7 +74,8 @@ CANDIDATE_PATTERN = (
     r"|(?i)box\s*[0-9]|(?i)\b(apt|apartment|suite|ste)\b"
 )
 #: The smallest magnitude of a whole number whose decimal text (``-?[0-9]+``) matches CANDIDATE_PATTERN:
-#: of its alternatives only ``[0-9]{7}`` can match such a text.
+#: of its alternatives only ``[0-9]{7}`` can match such a text. It is also the smallest SSN stored as a
+#: number (001-00-0000 is never issued; 001-01-0000 is 1010000), see :func:`whole_number_reasons`.
 INT_CANDIDATE_MIN = 1_000_000
 
 # --- normalisation ------------------------------------------------------------
@@ -338,22 +339,47 @@ def check_public_name(text: str) -> list[str]:
     return list(dict.fromkeys(reasons))
 
 
-def refusals(values: Iterable[str | None], public: bool = False) -> dict[str, list[str]]:
+#: Why a whole number of 7 or 8 digits is refused: an SSN whose area number begins with 0 (Maine's are
+#: 004-007) loses its leading zeros once it is stored as a number, 004-12-3456 becoming 4123456.
+LOST_ZEROS_REASON = "an SSN stored as a whole number, which drops its leading zeros (7 or 8 digits)"
+
+
+def whole_number_reasons(text: str) -> list[str]:
+    """What identifying content the decimal text of a whole number (``-?[0-9]+``) looks like.
+
+    As :func:`content_reasons`, plus :data:`LOST_ZEROS_REASON` for 7 or 8 digits: the
+    number cannot show the zeros an SSN of area 001-099 began with.
+
+    >>> whole_number_reasons("4123456") == [LOST_ZEROS_REASON]
+    True
+    >>> whole_number_reasons("-123456789"), whole_number_reasons("2015")
+    (['an SSN written as 9 digits'], [])
+    """
+    reasons = content_reasons(text)
+    digits = text.lstrip("+-")
+    if digits.isdigit() and 7 <= len(digits) <= 8:
+        reasons.append(LOST_ZEROS_REASON)
+    return reasons
+
+
+def refusals(values: Iterable[str | None], public: bool = False, whole_number: bool = False) -> dict[str, list[str]]:
     """Group the values the gate refuses by reason (public names by :func:`check_public_name`).
 
     Returns reason -> the refused values (for counting rows; never for display).
     Reasons of content read after "value(s) look like" when ``public`` is False;
-    with ``public`` they read after "value(s)".
+    with ``public`` they read after "value(s)". With ``whole_number`` the values are
+    the decimal texts of a whole-number column, judged by :func:`whole_number_reasons`.
 
     >>> sorted(refusals(["KAAAA0001", "123.45.6789"]))
     ['an SSN written ddd-dd-dddd or ddd dd dddd (any separator)']
     """
+    judge = check_public_name if public else whole_number_reasons if whole_number else content_reasons
     out: dict[str, list[str]] = {}
     for value in values:
         if value is None:
             continue
         text = str(value)
-        for reason in check_public_name(text) if public else content_reasons(text):
+        for reason in judge(text):
             out.setdefault(reason, []).append(text)
     return out
 

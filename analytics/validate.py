@@ -431,7 +431,10 @@ class _Checker:
         # passes becomes a table of the database, which loading keeps as it is (no copy).
         gated = [c for c in present if c.dtype in ("string", "int")]
         found = self._pii_candidates(raw, gated, {c.name: exprs[c.name] for c in gated})
-        refusals = {c.name: pii.refusals(found[c.name], public=c.name in pii.PUBLIC_TEXT_COLUMNS) for c in gated}
+        refusals = {
+            c.name: pii.refusals(found[c.name], public=c.name in pii.PUBLIC_TEXT_COLUMNS, whole_number=c.dtype == "int")
+            for c in gated
+        }
         refused = any(refusals.values())
         typed = f"typed_{tf.table}"
         typed_exprs = [ROW] + [f"{exprs[c.name]} AS {_q(c.name)}" for c in spec.columns if c.name in exprs]
@@ -458,13 +461,12 @@ class _Checker:
         source_expr = f"CAST({qc} AS VARCHAR)" if col.dtype == "date" and rtype != "DATE" else qc
         cast = f"TRY_CAST({source_expr} AS {target})"
         bad_cast = f"{qc} IS NOT NULL AND {cast} IS NULL"
-        if col.dtype == "int" and rtype in ("DOUBLE", "FLOAT", "VARCHAR"):
-            # 2.5 must not silently round to 2 (or 3)
-            bad_cast = (
-                f"{qc} IS NOT NULL AND (TRY_CAST({qc} AS DOUBLE) IS NULL "
-                f"OR TRY_CAST({qc} AS DOUBLE) <> round(TRY_CAST({qc} AS DOUBLE)))"
-            )
-            cast = f"CAST(TRY_CAST({qc} AS DOUBLE) AS BIGINT)"
+        if col.dtype == "int" and (rtype in ("DOUBLE", "FLOAT", "VARCHAR") or rtype.startswith("DECIMAL")):
+            # 2.5 must not silently round to 2 (or 3); NaN, infinities and numbers beyond BIGINT round to
+            # themselves but do not cast (a CAST would raise DuckDB's error, which quotes the value)
+            as_double = f"TRY_CAST({qc} AS DOUBLE)"
+            cast = f"TRY_CAST({as_double} AS BIGINT)"
+            bad_cast = f"{qc} IS NOT NULL AND ({cast} IS NULL OR {as_double} <> round({as_double}))"
         return cast, bad_cast
 
     def _type_problem(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import decimal
 import re
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from analytics import schema
@@ -412,3 +415,56 @@ def test_an_identifier_written_as_a_whole_number_is_refused_by_the_pii_gate(
     problems = _problems(write_dataset(tmp_path, t, fmt))
     hit = _one(problems, "assessments", "achievement_level", "refused by the PII gate")
     assert str(abs(value)) not in " ".join(problems) and str(abs(value))[:5] not in hit
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize(("table", "column"), [("assessments", "achievement_level"), ("wages", "year")])
+@pytest.mark.parametrize("ssn", ["004123456", "001234567", "012345678"])
+def test_an_ssn_whose_leading_zeros_were_lost_in_a_whole_number_column_is_refused(
+    tmp_path: Path, fmt: str, table: str, column: str, ssn: str
+) -> None:
+    """Maine's SSNs begin 004-007: as a whole number 004-12-3456 is 4123456, seven digits. The gate reads the
+    typed value, so it must not need the zeros a spreadsheet or an int64 Parquet column has already dropped."""
+    t = tiny_tables()
+    t[table].loc[0, column] = int(ssn)
+    folder = write_dataset(tmp_path, t, fmt)
+    problems = _problems(folder)
+    hit = _one(problems, f"{table}.{fmt}", column, "refused by the PII gate")
+    assert str(int(ssn)) not in " ".join(problems) and str(int(ssn))[:4] not in hit
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e20", "-1e19", "9223372036854775807"])
+def test_a_whole_number_column_holding_nan_inf_or_beyond_bigint_is_a_type_problem_not_a_crash(
+    tmp_path: Path, fmt: str, value: str
+) -> None:
+    """Such a text (CSV) or double (Parquet) rounds to itself, so the 'no decimals' test passed it and the cast to
+    BIGINT raised DuckDB's ConversionException, whose message quotes the value."""
+    t = tiny_tables()
+    if fmt == "csv":
+        t["assessments"] = t["assessments"].astype({"achievement_level": object})
+        t["assessments"].loc[0, "achievement_level"] = value
+        folder = write_dataset(tmp_path, t)
+    else:  # written by pyarrow itself: pandas would store NaN as a missing value
+        _write_assessments_parquet(tmp_path, t, pa.array([float(value), 2.0], pa.float64()))
+        folder = tmp_path
+    report = validate_dataset(folder)
+    assert not report.ok
+    _one([str(p) for p in report.problems], f"assessments.{fmt}", "achievement_level", "not of type int")
+    assert "e+" not in report.text() and "922337" not in report.text()
+
+
+def _write_assessments_parquet(folder: Path, t: dict[str, pd.DataFrame], levels: pa.Array) -> None:
+    """The dataset as Parquet, its assessments' achievement_level being ``levels`` (2 rows) as written."""
+    a = t.pop("assessments")
+    write_dataset(folder, t, "parquet")
+    table = pa.Table.from_pandas(a.drop(columns="achievement_level"), preserve_index=False)
+    pq.write_table(table.append_column("achievement_level", levels), folder / "assessments.parquet")
+
+
+def test_a_parquet_decimal_with_a_fraction_in_a_whole_number_column_is_not_rounded(tmp_path: Path) -> None:
+    """DECIMAL(5,1) 2.5 cast to BIGINT rounds silently to 3 (a wrong achievement level), as DOUBLE 2.5 must not."""
+    _write_assessments_parquet(
+        tmp_path, tiny_tables(), pa.array([decimal.Decimal("2.5"), decimal.Decimal("2")], pa.decimal128(5, 1))
+    )
+    _one(_problems(tmp_path), "assessments.parquet", "achievement_level", "not of type int")
