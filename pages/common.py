@@ -666,7 +666,11 @@ def trend(
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )
     if rate:
-        fig.update_yaxes(range=[0, 100])
+        # 0-100%, widened only to show a noisy figure outside it (a direct graduation rate can be: its words say so)
+        shown = df["value"].astype(float).dropna() * k
+        top = max(100.0, float(shown.max()) + 3) if len(shown) else 100.0
+        bottom = min(0.0, float(shown.min()) - 3) if len(shown) else 0.0
+        fig.update_yaxes(range=[bottom, top])
     elif lo_b is not None:
         fig.update_yaxes(rangemode="tozero")
     if any(isinstance(v, str) for v in xs):

@@ -145,7 +145,9 @@ st.plotly_chart(
 )
 st.caption(
     "A single district's cohort is small: where its direct figure is too noisy the trend shows the model-based "
-    "figure (the district's underlying rate), so compare the bands, not the dots. The table says which is which."
+    "figure (the district's underlying rate), so compare the bands, not the dots. A hollow dot is a figure flagged "
+    "unreliable (its interval is drawn, with no line to it); a gap is a cohort with no figure. The table says which "
+    "figure each cohort shows."
 )
 with st.expander("Table view and download"):
     long_table(
