@@ -343,6 +343,8 @@ TOO_FEW_REASON = f"no model-based figure: fewer than {MIN_AREAS} areas with stud
 def _identified(x_area: np.ndarray, keep: np.ndarray) -> np.ndarray:
     """Drop covariate columns (never the intercept) that are constant or collinear over the areas fitted."""
     cols = [0]
+    if not keep.any():
+        return x_area[:, cols]
     for j in range(1, x_area.shape[1]):
         trial = x_area[keep][:, [*cols, j]]
         if np.ptp(x_area[keep][:, j]) > 0 and np.linalg.matrix_rank(trial) == len(cols) + 1:
@@ -422,6 +424,8 @@ def model_rates(
         dummies = [(cov[col].astype(str).to_numpy() == lv).astype(float)[:, None] for lv in levels[1:]]
         x_area = np.hstack([x_area, *dummies]) if dummies else x_area
     keep = np.isfinite(inputs.y).any(axis=1)
+    if keep.sum() < MIN_AREAS:  # before anything is fitted or identified (no area at all on a tiny extract)
+        return _no_model(keys, counts, level, window, TOO_FEW_REASON)
     x_area = _identified(x_area, keep)
     x = np.repeat(x_area[:, None, :], k, axis=1)
     state_p = (counts.cells("state")[0] / counts.cells("state")[1])[0]

@@ -214,3 +214,17 @@ def test_area_variance_on_the_logit_scale_covers_low_rate_areas() -> None:
     scaled, one = np.mean(hits[True]), np.mean(hits[False])
     assert abs(scaled - 0.95) < 3 * np.sqrt(0.95 * 0.05 / 900)
     assert one < 0.93
+
+
+def test_an_extract_with_no_area_to_fit_gets_no_model_and_no_crash() -> None:
+    """A tiny extract can leave no area with a usable direct figure: the release must say so, not stop."""
+    leaves = _leaves(4)
+    zero = np.zeros((len(leaves), 3), dtype=int)
+    counts = cohort_rates.consistent_counts(_measurements(zero, zero, leaves, 0.3, 3), leaves, COHORTS)
+    keys = counts.keys("district_id")
+    cov = pd.DataFrame({"district_id": keys, "locale": ["Rural", "Town"] * (len(keys) // 2)})
+    pooled = cohort_rates.model_rates(counts, "district_id", cov, ["locale"])["pooled"]
+    assert pooled["model_value"].isna().all()
+    assert (pooled["model_reason"] == cohort_rates.TOO_FEW_REASON).all()
+    x_area = np.column_stack([np.ones(4), [0.0, 1.0, 0.0, 1.0]])
+    assert cohort_rates._identified(x_area, np.zeros(4, dtype=bool)).shape == (4, 1)
