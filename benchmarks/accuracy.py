@@ -494,18 +494,24 @@ def usable_over_replications(sim: pd.DataFrame, cover: pd.DataFrame) -> pd.DataF
     """
     rows = []
     for (level, view), g in sim.groupby(["level", "view"], sort=False):
-        band = pd.Series(band_of(g["n"].to_numpy()), index=g.index)
-        either = pd.Series(False, index=g.index)
-        for kind in ("direct", "model"):
-            ok = cover[(cover["level"] == level) & (cover["view"] == view) & (cover["kind"] == kind)]
-            passing = set(ok.loc[ok["coverage"] >= COVERAGE_FLOOR, "band"])
-            either |= np.isfinite(g[kind]) & (g[f"{kind}_moe"] <= USABLE) & band.isin(passing)
+        _band, either = _usable_either(g, cover, level, view)
         per = either.groupby(g["replication"]).sum()
         rows.append(
             {"level": level.replace("_id", ""), "view": view, "replications": len(per), "mean": round(per.mean(), 1),
              "sd": round(per.std(ddof=1), 1) if len(per) > 1 else np.nan, "min": per.min(), "max": per.max()}
         )  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def _usable_either(g: pd.DataFrame, cover: pd.DataFrame, level: str, view: str) -> tuple[pd.Series, pd.Series]:
+    """Each simulated figure's cell-size band, and whether it is usable as direct or as model-based figure."""
+    band = pd.Series(band_of(g["n"].to_numpy()), index=g.index)
+    either = pd.Series(False, index=g.index)
+    for kind in ("direct", "model"):
+        ok = cover[(cover["level"] == level) & (cover["view"] == view) & (cover["kind"] == kind)]
+        passing = set(ok.loc[ok["coverage"] >= COVERAGE_FLOOR, "band"])
+        either |= np.isfinite(g[kind]) & (g[f"{kind}_moe"] <= USABLE) & band.isin(passing)
+    return band, either
 
 
 def usable_share_by_band(sim: pd.DataFrame, cover: pd.DataFrame, level: str, view: str) -> pd.DataFrame:
@@ -515,12 +521,7 @@ def usable_share_by_band(sim: pd.DataFrame, cover: pd.DataFrame, level: str, vie
     the spread of :func:`usable_over_replications`.
     """
     g = sim[(sim["level"] == level) & (sim["view"] == view)]
-    band = pd.Series(band_of(g["n"].to_numpy()), index=g.index)
-    either = pd.Series(False, index=g.index)
-    for kind in ("direct", "model"):
-        ok = cover[(cover["level"] == level) & (cover["view"] == view) & (cover["kind"] == kind)]
-        passing = set(ok.loc[ok["coverage"] >= COVERAGE_FLOOR, "band"])
-        either |= np.isfinite(g[kind]) & (g[f"{kind}_moe"] <= USABLE) & band.isin(passing)
+    band, either = _usable_either(g, cover, level, view)
     share = either.groupby(g["area"]).mean()
     area_band = band.groupby(g["area"]).first()
     margin = g["model_moe"].groupby(g["area"]).median()

@@ -44,6 +44,15 @@ def _leaves(n_districts: int = 30) -> pd.DataFrame:
     return pd.DataFrame(schools, columns=["district_id", "school_id"]).assign(state="state")
 
 
+def _district_counts(outcome_seed: int, noise_seed: int) -> cohort_rates.CohortCounts:
+    """Consistent counts of 30 districts (5-59 students a cohort, rate 0.85) under noise of sigma 2."""
+    leaves = _leaves(30)
+    rng = np.random.default_rng(outcome_seed)
+    n = rng.integers(5, 60, (len(leaves), 3))
+    yes = rng.binomial(n, 0.85)
+    return cohort_rates.consistent_counts(_measurements(yes, n - yes, leaves, 2.0, noise_seed), leaves, COHORTS)
+
+
 def test_levels_add_up_exactly() -> None:
     leaves = _leaves()
     rng = np.random.default_rng(1)
@@ -124,11 +133,7 @@ def test_schools_per_level_counts_the_schools_a_graduate_passes_through() -> Non
 
 
 def test_area_size_that_does_not_vary_gives_the_one_variance_model_and_a_size_below_one_is_refused() -> None:
-    leaves = _leaves(30)
-    rng = np.random.default_rng(4)
-    n = rng.integers(5, 60, (len(leaves), 3))
-    yes = rng.binomial(n, 0.85)
-    counts = cohort_rates.consistent_counts(_measurements(yes, n - yes, leaves, 2.0, 7), leaves, COHORTS)
+    counts = _district_counts(4, 7)
     cov = pd.DataFrame({"district_id": counts.keys("district_id"), "locale": "Rural"})
     one = cohort_rates.model_rates(counts, "district_id", cov, ["locale"])["pooled"]
     same = cohort_rates.model_rates(counts, "district_id", cov.assign(s=2.0), ["locale"], area_size="s")["pooled"]
@@ -168,11 +173,7 @@ def test_district_structure_reads_the_growth_path_and_the_diploma_schools() -> N
 
 def test_area_scales_reduce_to_the_area_size_path_and_drop_what_is_not_identified() -> None:
     """A scale column h = 1 / s is the area_size path; a constant or collinear column is left out; negatives refused."""
-    leaves = _leaves(30)
-    rng = np.random.default_rng(5)
-    n = rng.integers(5, 60, (len(leaves), 3))
-    yes = rng.binomial(n, 0.85)
-    counts = cohort_rates.consistent_counts(_measurements(yes, n - yes, leaves, 2.0, 8), leaves, COHORTS)
+    counts = _district_counts(5, 8)
     sizes = np.where(np.arange(30) % 3 == 0, 1.0, np.where(np.arange(30) % 3 == 1, 2.0, 4.0))
     cov = pd.DataFrame({"district_id": counts.keys("district_id"), "locale": "Rural", "s": sizes, "h": 1 / sizes})
     by_size = cohort_rates.model_rates(counts, "district_id", cov, ["locale"], area_size="s")["pooled"]
