@@ -126,10 +126,41 @@ class TableSpec:
     build: Builder
     bounds: dict[str, Any] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()
-    #: 'epsilon': a pure epsilon-DP table (charged epsilon^2 / 2 on a zCDP lineage); 'levels': noisy
-    #: measurements whose levels follow the design (Gaussian under zCDP); 'none': post-processing of
-    #: published tables, which costs nothing and is not put to the ledger.
+    #: 'epsilon': a pure epsilon-DP table (charged epsilon^2 / 2 on a zCDP lineage); 'counts': one
+    #: disjoint histogram (:func:`counts_builder`): discrete Gaussian at its rho on a zCDP lineage,
+    #: discrete Laplace at its epsilon on a pure one; 'levels': noisy measurements whose levels
+    #: follow the design (Gaussian under zCDP); 'none': post-processing of published tables, which
+    #: costs nothing and is not put to the ledger.
     cost: str = "epsilon"
+
+    def __post_init__(self) -> None:
+        if getattr(self.build, "rows_per_student", None) is not None:  # built by counts_builder
+            if self.cost not in ("epsilon", "counts"):
+                raise ValueError(f"table {self.name!r}: a histogram builder's table costs 'counts', not {self.cost!r}")
+            object.__setattr__(self, "cost", "counts")
+
+    @property
+    def rows_per_student(self) -> int | None:
+        """The histogram's contribution bound k of a 'counts' table (its L1 sensitivity); None otherwise."""
+        return getattr(self.build, "rows_per_student", None) if self.cost == "counts" else None
+
+    @property
+    def rows_per_bin(self) -> int | None:
+        """The most rows a student keeps in one bin of a 'counts' table's histogram; None otherwise."""
+        return getattr(self.build, "rows_per_bin", None) if self.cost == "counts" else None
+
+    @property
+    def l2_sensitivity(self) -> float | None:
+        """The L2 sensitivity of a 'counts' table's histogram (:func:`analytics.exact.histogram_l2_sensitivity`)."""
+        k = self.rows_per_student
+        return None if k is None else exact.histogram_l2_sensitivity(k, self.rows_per_bin)
+
+    def count_noise(self, accounting: str, amount: float) -> privacy.CountNoise | None:
+        """The noise a 'counts' table's histogram gets for ``amount`` (rho or epsilon); None for other tables."""
+        k = self.rows_per_student
+        if k is None or not amount > 0:
+            return None
+        return privacy.CountNoise.for_histogram(accounting, amount, k, self.rows_per_bin)
 
 
 # ---------------------------------------------------------------------------
@@ -201,6 +232,17 @@ def _expanded(rows: ir.Table, rows_per_student: int, by_subgroup: bool) -> ir.Ta
     return subgroups.expand_subgroups(exact.bound(rows, per_family))
 
 
+def counts_builder(build: Builder, rows_per_student: int, rows_per_bin: int) -> Builder:
+    """Mark ``build`` as one histogram (a 'counts' table): ``rows_per_student`` rows in all, ``rows_per_bin`` per bin.
+
+    The bounds are what the table's noise is calibrated to (:meth:`TableSpec.count_noise`) and what
+    its manifest states; the builder passes the same numbers to :func:`analytics.queries.noisy_histogram`.
+    """
+    build.rows_per_student = rows_per_student  # type: ignore[attr-defined]
+    build.rows_per_bin = rows_per_bin  # type: ignore[attr-defined]
+    return build
+
+
 def rate_table(
     rows: Callable[[BuildContext], ir.Table],
     domains: dict[str, Domain],
@@ -208,18 +250,26 @@ def rate_table(
     measures: dict[str, tuple[tuple[Any, ...], tuple[Any, ...]]],
     rows_per_student: int = 1,
     by_subgroup: bool = False,
+    rows_per_bin: int = 1,
 ) -> Builder:
-    """Rates read off one disjoint histogram of students over (cell, category)."""
+    """Rates read off one histogram of students over (cell, category).
 
-    def build(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
+    A student keeps at most ``rows_per_student`` rows in all and ``rows_per_bin`` in one bin
+    (1: counted once per cell, as a rate per year or per cohort does; more where a cell pools
+    several years of a student's tests). The builder receives rho on a zCDP lineage (discrete
+    Gaussian) and epsilon on a pure one (discrete Laplace); see :func:`analytics.queries.noisy_histogram`.
+    """
+
+    def build(ctx: BuildContext, amount: float, seed: privacy.Seed) -> pd.DataFrame:
         data = _expanded(rows(ctx), rows_per_student, by_subgroup)
+        keys = {k: d(ctx) for k, d in domains.items()}
         hist = queries.noisy_histogram(
-            data, {k: d(ctx) for k, d in domains.items()}, "category", categories, epsilon, rows_per_student, seed
+            data, keys, "category", categories, amount, rows_per_student, seed, ctx.accounting, rows_per_bin
         )
         out = queries.rates_long(hist, measures)
         return _observable(out.assign(n_students=out["denominator"]), ctx)
 
-    return build
+    return counts_builder(build, rows_per_student, rows_per_bin)
 
 
 def percentile_table(
@@ -230,18 +280,23 @@ def percentile_table(
     quantiles: tuple[float, ...],
     rows_per_student: int = 1,
     by_subgroup: bool = False,
+    rows_per_bin: int = 1,
 ) -> Builder:
-    """Percentiles of ``value`` by the PSEO method, in the long format (one row per percentile)."""
+    """Percentiles of ``value`` by the PSEO method, in the long format (one row per percentile).
 
-    def build(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
+    Bounds and noise as :func:`rate_table` (``rows_per_bin``: a student's rows in one cell and bin).
+    """
+
+    def build(ctx: BuildContext, amount: float, seed: privacy.Seed) -> pd.DataFrame:
         data = _expanded(rows(ctx), rows_per_student, by_subgroup)
         keys = {k: d(ctx) for k, d in domains.items()}
         wide = queries.noisy_percentiles(
-            data, keys, value, bins, quantiles, epsilon, seed=seed, max_rows_per_student=rows_per_student
-        )
+            data, keys, value, bins, quantiles, amount, seed=seed, max_rows_per_student=rows_per_student,
+            accounting=ctx.accounting, max_per_bin=rows_per_bin,
+        )  # fmt: skip
         return _observable(_percentiles_long(wide, list(keys), quantiles), ctx)
 
-    return build
+    return counts_builder(build, rows_per_student, rows_per_bin)
 
 
 def _money(value: float) -> str:
@@ -279,9 +334,10 @@ def _percentiles_long(wide: pd.DataFrame, keys: list[str], quantiles: tuple[floa
 
 
 def _ssn_optout(by: dict[str, Domain]) -> Builder:
-    def build(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
+    def build(ctx: BuildContext, amount: float, seed: privacy.Seed) -> pd.DataFrame:
         rows = coverage.ssn_collection_rows(ctx.engine)
-        out = queries.noisy_rate(rows, {col: keys(ctx) for col, keys in by.items()}, "declined", epsilon, seed=seed)
+        keys = {col: keys(ctx) for col, keys in by.items()}
+        out = queries.noisy_rate(rows, keys, "declined", amount, seed=seed, accounting=ctx.accounting, max_per_bin=1)
         return out.rename(
             columns={
                 "n_yes": "n_declined",
@@ -292,11 +348,14 @@ def _ssn_optout(by: dict[str, Domain]) -> Builder:
             }
         )
 
-    return build
+    return counts_builder(build, 1, 1)
 
 
 _SSN_YEARS = _fixed(publiclists.SSN_SCHOOL_YEARS)
-_GEOMETRIC = "two-sided geometric (OpenDP exact sampler), one disjoint histogram over the cells x categories"
+_GEOMETRIC = (
+    "discrete Gaussian on a zCDP lineage, two-sided geometric on a pure-epsilon one (OpenDP exact samplers), "
+    "one disjoint histogram over the cells x categories, each student at most once per bin"
+)
 _ONE = "1 row per student"
 
 
@@ -539,6 +598,10 @@ _ACGR = {"acgr_4yr": cohort.ACGR4, "acgr_5yr": cohort.ACGR5}
 #: Tests a student may contribute: both subjects in each tested grade plus two repeated tested grades
 #: (retention), so a student who repeats a grade keeps every test; see docs/metrics.md for the bias left.
 _TESTS_PER_STUDENT = assessment.MAX_TESTS_PER_STUDENT
+#: A student's tests in one cell pooled over years (a district or school and a subject): all of one subject's.
+_TESTS_PER_SUBJECT = _TESTS_PER_STUDENT // len(schema.SUBJECTS)
+#: A student's tests in one grade and subject: the grade once, plus every covered repeat of it.
+_TESTS_PER_GRADE = 1 + assessment.REPEATED_GRADES_COVERED
 _PROFICIENCY = {"proficiency_rate": ((True,), (True, False))}
 _YEARS3 = len(workforce.YEARS_OUT)
 
@@ -578,7 +641,10 @@ _EARN_BOUNDS = {
     "bin_width_usd": 5000,
     "top_coded_at_usd": workforce.EARNINGS_TOP_USD,
 }
-_PSEO = "PSEO: geometric noise on a histogram over fixed public bins, read as a monotone CDF"
+_PSEO = (
+    "PSEO: discrete Gaussian (zCDP lineage) or geometric (pure-epsilon lineage) noise on a histogram over "
+    "fixed public bins, read as a monotone CDF"
+)
 
 
 TABLES: tuple[TableSpec, ...] = (
@@ -738,6 +804,7 @@ TABLES: tuple[TableSpec, ...] = (
             (True, False),
             _PROFICIENCY,
             rows_per_student=_TESTS_PER_STUDENT,
+            rows_per_bin=_TESTS_PER_GRADE,
         ),
     ),
     TableSpec(
@@ -752,6 +819,7 @@ TABLES: tuple[TableSpec, ...] = (
             (True, False),
             _PROFICIENCY,
             rows_per_student=_TESTS_PER_STUDENT,
+            rows_per_bin=_TESTS_PER_SUBJECT,
         ),
     ),
     TableSpec(
@@ -766,6 +834,7 @@ TABLES: tuple[TableSpec, ...] = (
             (True, False),
             _PROFICIENCY,
             rows_per_student=_TESTS_PER_STUDENT,
+            rows_per_bin=_TESTS_PER_SUBJECT,
         ),
     ),
     TableSpec(
@@ -780,6 +849,7 @@ TABLES: tuple[TableSpec, ...] = (
             (True, False),
             _PROFICIENCY,
             rows_per_student=_TESTS_PER_STUDENT * subgroups.ROWS_PER_STUDENT,
+            rows_per_bin=_TESTS_PER_SUBJECT,
             by_subgroup=True,
         ),
     ),
@@ -1050,9 +1120,11 @@ def default_design(total_rho: float, graduation_share: float = GRADUATION_RHO_SH
 
     Goals are priority weights, so (design.split_total, Lagrange) rho_t is proportional to
     sqrt(w_t): each graduation level gets ``graduation_share`` x its
-    :data:`GRADUATION_LEVEL_SHARES` share, and each pure-epsilon table (1 - ``graduation_share``) x its
-    share of :data:`EPSILON_SHARES`, then runs at epsilon_t = sqrt(2 rho_t) (Bun & Steinke 2016,
-    Prop. 1.4). Goal names are table names, and ``graduation_measurements:<measure>/<level>``.
+    :data:`GRADUATION_LEVEL_SHARES` share, and every other paid-for table (1 - ``graduation_share``) x
+    its share of :data:`EPSILON_SHARES`. A 'counts' table (one histogram) then draws discrete Gaussian
+    noise at rho_t (:attr:`TableSpec.l2_sensitivity`); a pure-epsilon table runs at
+    epsilon_t = sqrt(2 rho_t) (Bun & Steinke 2016, Prop. 1.4). Goal names are table names, and
+    ``graduation_measurements:<measure>/<level>``.
     Raises ValueError for a total that is not positive or a share outside (0, 1).
 
     >>> d = default_design(0.462)
@@ -1064,7 +1136,7 @@ def default_design(total_rho: float, graduation_share: float = GRADUATION_RHO_SH
     if not 0 < graduation_share < 1:
         raise ValueError("the graduation share of the total must be strictly between 0 and 1")
     levels = sum(GRADUATION_LEVEL_SHARES.values())
-    pure = {n: s for n, s in EPSILON_SHARES.items() if TABLES_BY_NAME[n].cost == "epsilon" and s > 0}
+    pure = {n: s for n, s in EPSILON_SHARES.items() if TABLES_BY_NAME[n].cost in ("epsilon", "counts") and s > 0}
     pure_total = sum(pure.values())
     n_ref, p_ref = PREVIEW_CELL
     goals = [
@@ -1077,7 +1149,12 @@ def default_design(total_rho: float, graduation_share: float = GRADUATION_RHO_SH
         )
         for k, v in GRADUATION_LEVEL_SHARES.items()
     ]
-    goals += [design.TableGoal(n, weight=((1 - graduation_share) * s / pure_total) ** 2) for n, s in pure.items()]
+    # rho_t is proportional to sqrt(w_t) x L2_t: dividing the weight by k = L2^2 keeps each table's rho at its share
+    l2 = {n: TABLES_BY_NAME[n].l2_sensitivity or 1.0 for n in pure}
+    goals += [
+        design.TableGoal(n, weight=((1 - graduation_share) * s / pure_total / l2[n]) ** 2, l2_sensitivity=l2[n])
+        for n, s in pure.items()
+    ]
     return design.split_total(goals, total_rho)
 
 
@@ -1086,8 +1163,8 @@ class ReleasePlan:
     """What each table of a release gets, in the lineage's unit, and the design behind it.
 
     ``amounts``: table -> what its builder receives (epsilon for pure tables; rho on a zCDP
-    lineage or epsilon on a pure one for measurement tables; 0 for post-processing).
-    ``epsilons``: table -> the pure epsilon it runs at (0 for Gaussian measurements and
+    lineage or epsilon on a pure one for measurement and 'counts' tables; 0 for post-processing).
+    ``epsilons``: table -> the pure epsilon it runs at (0 for Gaussian tables and
     post-processing; on an epsilon lineage, a measurement table's total epsilon).
     ``rhos``: table -> its zCDP cost (zCDP lineages; else empty).
     ``levels``: the measurement levels' amounts. ``design``: the zCDP design (None for epsilon).
@@ -1142,7 +1219,10 @@ def plan_release(total_epsilon: float, accounting: str = "zcdp", delta: float = 
     for n in names:
         if n in rho_of:
             rhos[n] = rho_of[n]
-            epsilons[n] = amounts[n] = round(math.sqrt(2 * rho_of[n]), 12)
+            if TABLES_BY_NAME[n].cost == "counts":  # discrete Gaussian: the builder takes rho
+                amounts[n] = rho_of[n]
+            else:
+                epsilons[n] = amounts[n] = round(math.sqrt(2 * rho_of[n]), 12)
     rhos["graduation_measurements"] = amounts["graduation_measurements"] = sum(levels.values())
     return ReleasePlan("zcdp", float(total_epsilon), delta, amounts, epsilons, rhos, levels, d)
 
@@ -1156,9 +1236,9 @@ def design_tradeoff(
     ``graduation_rho``, then for each cell size n in ``cells`` the 95% margin (points) of a
     direct district x cohort 4-year rate of n students at 87%, measured at the school and
     district levels of a single-school district (delta method; consistency with the pooled
-    and state levels only narrows it), then ``largest_pure_epsilon`` (the epsilon of the
-    largest pure-epsilon table) and ``pure_rate_moe_n100`` (its margin, points, on a rate of
-    100 students at 50% from one row per student: discrete Laplace, delta method).
+    and state levels only narrows it), then ``largest_count_rho`` (the rho of the largest
+    one-row-per-student count table) and ``count_rate_moe_n100`` (its margin, points, on a rate
+    of 100 students at 50%: discrete Gaussian, delta method).
     Model-based margins depend on the data (how much districts differ) and are not previewed.
 
     >>> row = design_tradeoff([6.55]).iloc[0]
@@ -1183,11 +1263,10 @@ def design_tradeoff(
         }
         for n in cells:
             row[f"moe_n{n}"] = 100 * float(design.expected_rate_moe(math.sqrt(var), n, 0.87))
-        name = max((n for n, e in plan.epsilons.items() if TABLES_BY_NAME[n].cost == "epsilon"),
-                   key=lambda n: plan.epsilons[n])  # fmt: skip
-        e = plan.epsilons[name]
-        row["largest_pure_epsilon"] = e
-        sd = math.sqrt(noise.discrete_laplace_variance(noise.discrete_laplace_scale(e)))
-        row["pure_rate_moe_n100"] = 100 * float(design.expected_rate_moe(sd, 100, 0.5))
+        name = max((n for n in plan.rhos if TABLES_BY_NAME[n].rows_per_student == 1), key=lambda n: plan.rhos[n])
+        r = plan.rhos[name]
+        row["largest_count_rho"] = r
+        sd = math.sqrt(noise.discrete_gaussian_variance(noise.discrete_gaussian_scale(r)))
+        row["count_rate_moe_n100"] = 100 * float(design.expected_rate_moe(sd, 100, 0.5))
         rows.append(row)
     return pd.DataFrame(rows)

@@ -368,12 +368,12 @@ def _design(args: argparse.Namespace) -> int:
     print(f"zCDP release design: total privacy loss against expected 95% margins (delta {catalog.RELEASE_DELTA:g}; "
           "nothing is spent).")  # fmt: skip
     head = ["epsilon", "rho", "graduation rho"] + [f"grad n={n} (pts)" for n in args.cells]
-    head += ["largest pure eps", "pure rate n=100 (pts)"]
+    head += ["largest count table rho", "its rate n=100 (pts)"]
     print(" | ".join(head))
     for _, r in table.iterrows():
         cells = [f"{r['epsilon']:g}", f"{r['rho']:.4f}", f"{r['graduation_rho']:.4f}"]
         cells += [f"{r[f'moe_n{n}']:.1f}" for n in args.cells]
-        cells += [f"{r['largest_pure_epsilon']:.3f}", f"{r['pure_rate_moe_n100']:.1f}"]
+        cells += [f"{r['largest_count_rho']:.4f}", f"{r['count_rate_moe_n100']:.1f}"]
         print(" | ".join(cells))
     if args.show_tables:
         plan = catalog.plan_release(float(args.show_tables), "zcdp")

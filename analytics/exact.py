@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import math
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -82,9 +83,13 @@ def canonical_text(rows: ir.Table, columns: Sequence[str] | None = None) -> ir.S
 
 
 def bound(
-    rows: pd.DataFrame | ir.Table, max_rows: int, key: str = "student_key", identity: Sequence[str] | None = None
+    rows: pd.DataFrame | ir.Table,
+    max_rows: int,
+    key: str = "student_key",
+    identity: Sequence[str] | None = None,
+    within: Sequence[str] = (),
 ) -> ir.Table:
-    """Keep at most ``max_rows`` rows per ``key`` (a lazy relation).
+    """Keep at most ``max_rows`` rows per ``key`` (per ``key`` and value of the ``within`` columns; a lazy relation).
 
     Rows are ranked within each student by the MD5 of their canonical text (ties,
     identical rows, by the text itself) and the first ``max_rows`` are kept. With
@@ -96,11 +101,15 @@ def bound(
     no student has more than ``max_rows`` rows (one cheap aggregate finds out) the
     relation is returned as it is: the ranking would keep every row anyway, so the
     result is the same and the hashing and sorting are saved.
-    Raises ValueError when ``max_rows`` < 1, ``key`` (or an ``identity`` column) is not a column,
-    or ``identity`` is empty.
+    With ``within`` (e.g. a histogram's bin columns) the bound applies to each student's rows
+    alike in those columns, ranked by the same rule.
+    Raises ValueError when ``max_rows`` < 1, ``key`` (or an ``identity`` or ``within`` column) is not
+    a column, or ``identity`` is empty.
 
     >>> df = pd.DataFrame({"student_key": ["a", "a", "a", "b"], "v": [1, 2, 3, 4]})
     >>> len(execute(bound(df, max_rows=2)))
+    3
+    >>> len(execute(bound(df.assign(bin=[0, 0, 1, 0]), max_rows=1, within=["bin"])))
     3
     """
     if max_rows < 1:
@@ -108,18 +117,21 @@ def bound(
     t = as_relation(rows)
     if key not in t.columns:
         raise ValueError(f"rows lack the column {key!r} that identifies a student")
+    within = list(within)
+    if any(c not in t.columns for c in within):
+        raise ValueError(f"rows lack the column(s) {[c for c in within if c not in t.columns]!r} to bound within")
     if identity is not None:
         identity = list(identity)
         missing = [c for c in identity if c not in t.columns]
         if missing or not identity:
             raise ValueError(f"rows lack the identity column(s) {missing!r}" if missing else "identity is empty")
     t = t.filter(t[key].notnull())  # a row with no student is no one's: never counted
-    if _most_rows_upstream(t, key) <= max_rows:
+    if _most_rows_upstream(t, key, within) <= max_rows:
         return t
     if identity is not None and _most_rows_upstream(t, key, identity) > 1:
         identity = None  # some student has two rows alike there: rank by the whole row
     text = canonical_text(t, identity)
-    order = ibis.window(group_by=t[key], order_by=[text.hexdigest("md5"), text])
+    order = ibis.window(group_by=[t[key], *(t[c] for c in within)], order_by=[text.hexdigest("md5"), text])
     ranked = t.mutate(_pos=ibis.row_number().over(order))
     return ranked.filter(ranked["_pos"] < max_rows).drop("_pos")
 
@@ -256,16 +268,49 @@ def histogram(
     categories: Sequence[object],
     max_rows: int,
     key: str = "student_key",
+    max_per_bin: int | None = None,
 ) -> pd.DataFrame:
     """Students per (cell, category), each student bounded to ``max_rows`` rows across all cells.
 
+    A student also keeps at most ``max_per_bin`` (default ``max_rows``) rows in any one (cell, category) bin (ranked
+    by the rule of :func:`bound`; a rate per year counts a student once, a rate pooled over
+    years counts each year's test). So one student changes the counts by a vector of
+    non-negative integers at most ``max_per_bin`` each and ``max_rows`` in all: L1 sensitivity
+    ``max_rows``, L2 sensitivity :func:`histogram_l2_sensitivity` (what
+    :meth:`analytics.privacy.CountNoise.for_histogram` relies on).
     Result: one row per (cell, category) of the public domain, in
     :func:`full_domain` order (categories fastest), with ``n`` (int64).
+    Raises ValueError when ``max_per_bin`` is not between 1 and ``max_rows``.
     """
+    max_per_bin = max_rows if max_per_bin is None else max_per_bin
+    if not 1 <= max_per_bin <= max_rows:
+        raise ValueError(f"max_per_bin must be between 1 and max_rows ({max_rows}), got {max_per_bin}")
     full = {**domains, category: list(categories)}
-    out = on_domain(counts(rows, list(full), max_rows, key, full), full, ["n"])
+    keys = list(full)
+    t = as_relation(rows).select(key, *keys)
+    if max_per_bin < max_rows:
+        t = bound(t, max_per_bin, key, within=keys)
+    kept = _in_domain(bound(t, max_rows, key), full)
+    out = aggregate(kept.group_by(keys).aggregate(n=kept.count()))
+    out = on_domain(out, full, ["n"])
     out["n"] = out["n"].astype("int64")
     return out
+
+
+def histogram_l2_sensitivity(max_rows: int, max_per_bin: int | None = None) -> float:
+    """Largest L2 norm of one student's contribution to a :func:`histogram` (``max_per_bin`` a bin, ``max_rows`` all).
+
+    The sum of squares of non-negative integers x_b <= c with sum <= k is largest when as many
+    bins as possible hold c: floor(k / c) c^2 + (k mod c)^2, at most k c.
+
+    >>> histogram_l2_sensitivity(18, 1), histogram_l2_sensitivity(18, 9), histogram_l2_sensitivity(5, 2)
+    (4.242640687119285, 12.727922061357855, 3.0)
+    """
+    max_per_bin = max_rows if max_per_bin is None else max_per_bin
+    if not 1 <= max_per_bin <= max_rows:
+        raise ValueError(f"max_per_bin must be between 1 and max_rows ({max_rows}), got {max_per_bin}")
+    full, rest = divmod(int(max_rows), int(max_per_bin))
+    return math.sqrt(full * max_per_bin**2 + rest**2)
 
 
 def clamped_sums(

@@ -4,10 +4,12 @@ Every query here takes one row per (student, cell) after contribution bounding,
 groups by keys drawn from public lists, and adds noise from mechanisms chosen
 with their known problems in mind:
 
-- counts and histograms: the two-sided geometric (discrete Laplace) mechanism,
-  drawn by OpenDP's exact sampler (:mod:`analytics.noise`): integer output from
-  exact arithmetic, so neither the floating-point attacks on the float Laplace
-  (diffprivlib #94) nor diffprivlib Geometric's 53-bit inverse-CDF tail apply;
+- counts and histograms: the discrete Gaussian (rho-zCDP, L2 sensitivity) on a zCDP
+  lineage, the two-sided geometric (discrete Laplace; pure epsilon, L1 sensitivity) on a
+  pure-epsilon one (:meth:`CountNoise.for_histogram`), both drawn by OpenDP's exact
+  samplers (:mod:`analytics.noise`): integer output from exact arithmetic, so neither the
+  floating-point attacks on the float Laplace (diffprivlib #94) nor diffprivlib Geometric's
+  53-bit inverse-CDF tail apply;
 - bounded real-valued sums: diffprivlib's Snapping mechanism (Mironov 2012).
   Caveat: Snapping's guarantee assumes a correctly rounded logarithm; diffprivlib
   uses ``crlibm.log_rn`` when that package is installed, but ``crlibm`` does not
@@ -107,6 +109,49 @@ class CountNoise:
     def laplace(cls, epsilon: float, l1_sensitivity: float = 1.0) -> CountNoise:
         return cls("laplace", noise.discrete_laplace_scale(epsilon, l1_sensitivity))
 
+    @classmethod
+    def for_histogram(
+        cls, accounting: str, amount: float, max_rows_per_student: int = 1, max_per_bin: int | None = None
+    ) -> CountNoise:
+        """The noise of a histogram to which a student adds at most k = ``max_rows_per_student`` rows in all
+        and c = ``max_per_bin`` (default k) in any one bin, as :func:`analytics.exact.histogram` bounds them.
+
+        ``accounting`` is the lineage's: ``'zcdp'`` (``amount`` is rho) gives the discrete Gaussian
+        of L2 sensitivity D2 = :func:`analytics.exact.histogram_l2_sensitivity` (k, c), sqrt(k) when
+        c = 1: the noise is independent per bin, so the Renyi divergence between neighbours is the
+        sum over the bins a student changes, by integers x_b, of at most alpha x_b^2 / (2 sigma^2)
+        (Canonne, Kamath & Steinke 2020, Prop. 5), hence rho = D2^2 / (2 sigma^2). ``'epsilon'``
+        (``amount`` is epsilon) gives the discrete Laplace of L1 sensitivity k. Raises ValueError
+        for another accounting, an amount that is not positive, or bounds that are not whole
+        numbers with 1 <= c <= k.
+
+        >>> CountNoise.for_histogram("zcdp", 0.5, 4, 1).scale, CountNoise.for_histogram("epsilon", 0.5, 4).scale
+        (2.0, 8.0)
+        """
+        from analytics.exact import histogram_l2_sensitivity
+
+        k = int(max_rows_per_student)
+        c = k if max_per_bin is None else int(max_per_bin)
+        if k < 1 or k != max_rows_per_student or (max_per_bin is not None and c != max_per_bin) or not 1 <= c <= k:
+            raise ValueError(
+                f"a histogram's bounds must be whole numbers with 1 <= rows per bin ({max_per_bin!r}) <= "
+                f"rows per student ({max_rows_per_student!r})"
+            )
+        if accounting == "zcdp":
+            return cls.gaussian(amount, histogram_l2_sensitivity(k, c))
+        if accounting == "epsilon":
+            return cls.laplace(amount, k)
+        raise ValueError(f"accounting must be 'epsilon' or 'zcdp', not {accounting!r}")
+
+    @classmethod
+    def from_record(cls, record: dict[str, object]) -> CountNoise:
+        """Rebuild the noise of a release table from its manifest record (:meth:`record`)."""
+        return cls(str(record["kind"]), float(record["scale"]))  # type: ignore[arg-type]
+
+    def record(self) -> dict[str, object]:
+        """What a release manifest states about this noise: kind, scale, variance and 95% margin per cell."""
+        return {"kind": self.kind, "scale": self.scale, "variance": self.variance, "moe95_per_cell": self.moe95}
+
     @property
     def variance(self) -> float:
         """Exact variance of one cell's noise."""
@@ -132,6 +177,21 @@ class CountNoise:
     def bank(self, draws: int, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
         """Seeded draws of this noise for bootstrapped margins (read-only; never touches data)."""
         return _count_noise_bank(self.kind, self.scale, draws, seed)
+
+    def summed_bank(self, cells: int, draws: int, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+        """Draws of the noise of a sum of ``cells`` independently noised counts (read-only).
+
+        Resamples a large bank of the mechanism's own draws (a seeded choice of indices, not
+        new noise), so it is cheap for any number of cells.
+        """
+        return _summed_bank(self.kind, self.scale, cells, draws, seed)
+
+
+def as_count_noise(noise_or_epsilon: CountNoise | float, sensitivity: int = 1) -> CountNoise:
+    """A :class:`CountNoise` as given, or the discrete Laplace of a pure ``epsilon`` and L1 ``sensitivity``."""
+    if isinstance(noise_or_epsilon, CountNoise):
+        return noise_or_epsilon
+    return CountNoise.laplace(float(noise_or_epsilon), float(sensitivity))
 
 
 @functools.lru_cache(maxsize=64)
@@ -243,13 +303,8 @@ def snapping_noise_bank(
 
 
 @functools.lru_cache(maxsize=256)
-def summed_noise_bank(epsilon: float, sensitivity: int, cells: int, draws: int, seed: int) -> np.ndarray:
-    """Draws of the noise of a sum of ``cells`` independently noised counts.
-
-    Resamples a large bank of the mechanism's own draws (a seeded choice of
-    indices, not new noise), so it is cheap for any number of cells.
-    """
-    bank = noise_bank(epsilon, sensitivity, 20_000, seed)
+def _summed_bank(kind: str, scale: float, cells: int, draws: int, seed: int) -> np.ndarray:
+    bank = _count_noise_bank(kind, scale, 20_000, seed)
     if cells == 1:
         return bank[:draws]
     idx = np.random.default_rng(seed + cells).integers(0, len(bank), size=(draws, cells))
@@ -258,31 +313,47 @@ def summed_noise_bank(epsilon: float, sensitivity: int, cells: int, draws: int, 
     return sums
 
 
-def summed_count_moe95(epsilon: float, sensitivity: int = 1, cells: int = 1, seed: int = BOOTSTRAP_SEED) -> float:
-    """95% margin of error of a total that sums ``cells`` noisy counts (exact for one cell)."""
+def summed_noise_bank(epsilon: CountNoise | float, sensitivity: int, cells: int, draws: int, seed: int) -> np.ndarray:
+    """Draws of the noise of a sum of ``cells`` counts noised by ``epsilon`` (a :class:`CountNoise`, or
+    the discrete Laplace of that pure epsilon and L1 ``sensitivity``); see :meth:`CountNoise.summed_bank`."""
+    return as_count_noise(epsilon, sensitivity).summed_bank(cells, draws, seed)
+
+
+def summed_count_moe95(
+    epsilon: CountNoise | float, sensitivity: int = 1, cells: int = 1, seed: int = BOOTSTRAP_SEED
+) -> float:
+    """95% margin of error of a total that sums ``cells`` noisy counts (exact for one cell).
+
+    ``epsilon`` is the counts' :class:`CountNoise`, or a pure epsilon (discrete Laplace of L1
+    ``sensitivity``).
+    """
+    mech = as_count_noise(epsilon, sensitivity)
     if cells == 1:
-        return geometric_moe95(epsilon, sensitivity)
-    sums = summed_noise_bank(epsilon, sensitivity, cells, BOOTSTRAP_DRAWS * 2, seed)
+        return mech.moe95 if isinstance(epsilon, CountNoise) else geometric_moe95(epsilon, sensitivity)
+    sums = mech.summed_bank(cells, BOOTSTRAP_DRAWS * 2, seed)
     return float(np.quantile(np.abs(sums), 0.95))
 
 
 def ratio_moe95(
     numerator: np.ndarray,
     other: np.ndarray,
-    epsilon: float,
+    epsilon: CountNoise | float,
     sensitivity: int = 1,
     draws: int = BOOTSTRAP_DRAWS,
     seed: int = BOOTSTRAP_SEED,
     cells: int = 1,
 ) -> np.ndarray:
-    """95% margin of error of rate = numerator / (numerator + other), both noisy geometric counts.
+    """95% margin of error of rate = numerator / (numerator + other), both noisy counts.
+
+    ``epsilon`` is the counts' :class:`CountNoise`, or a pure epsilon (discrete Laplace of L1
+    ``sensitivity``).
 
     A parametric bootstrap on the published counts: re-noise them many times
     with the same mechanism and take the 95th percentile of the rate's change.
     It uses only published values, so it spends no privacy. When each count is
     a total of ``cells`` noisy cells, the simulated noise is summed likewise.
     """
-    bank = summed_noise_bank(epsilon, sensitivity, cells, 2 * draws, seed)
+    bank = as_count_noise(epsilon, sensitivity).summed_bank(cells, 2 * draws, seed)
     return bootstrap_rate_moe95(numerator, other, bank[:draws], bank[draws:])
 
 
@@ -327,7 +398,7 @@ def rate_from_counts(numerator: np.ndarray, other: np.ndarray) -> np.ndarray:
 
 def expected_moe95(
     kind: str,
-    epsilon: float,
+    epsilon: CountNoise | float,
     n_students: int,
     rate: float = 0.5,
     lower: float = 0.0,
@@ -339,6 +410,8 @@ def expected_moe95(
     ``kind`` is 'count', 'rate' (in rate units, 0-1) or 'mean' (of values in
     [lower, upper], assuming a cell mean at the middle of the range). Lets the
     budget be chosen from utility: try epsilons until the margin is acceptable.
+    For a count or a rate, ``epsilon`` may instead be the :class:`CountNoise` of the
+    table (e.g. a release's discrete Gaussian, rebuilt by :meth:`CountNoise.from_record`).
 
     >>> expected_moe95("count", 1.0, 100)
     3.0
@@ -346,10 +419,14 @@ def expected_moe95(
     0.02
     """
     if kind == "count":
+        if isinstance(epsilon, CountNoise):
+            return epsilon.moe95
         return geometric_moe95(epsilon, max_cells_per_student)
     if kind == "rate":
         yes = np.array([round(n_students * rate)])
         return float(ratio_moe95(yes, np.array([n_students]) - yes, epsilon)[0])
+    if isinstance(epsilon, CountNoise):
+        raise ValueError("the margin of a mean needs a pure epsilon (a count and a Snapping sum), not count noise")
     if kind == "mean":
         n = np.array([n_students])
         middle = (lower + upper) / 2
@@ -494,7 +571,7 @@ def percentile_moe95(
     noisy_hist: np.ndarray,
     edges: Sequence[float],
     quantiles: Sequence[float],
-    epsilon: float,
+    epsilon: CountNoise | float,
     draws: int = 500,
     seed: int = BOOTSTRAP_SEED,
     sensitivity: int = 1,
@@ -502,13 +579,16 @@ def percentile_moe95(
 ) -> np.ndarray:
     """95% margin of error of histogram percentiles by the seeded parametric bootstrap.
 
+    ``epsilon`` is the histogram's :class:`CountNoise`, or a pure epsilon (discrete Laplace of L1
+    ``sensitivity``).
+
     With ``open_top``, a top-coded percentile's margin covers only how far below
     the top edge the noise could move it (the value above it is not estimated).
     """
     h = np.clip(np.atleast_2d(np.asarray(noisy_hist, float)), 0, None)
     base = percentiles_from_histogram(h, edges, quantiles, open_top)
     cells, bins = h.shape
-    bank = noise_bank(epsilon, sensitivity, draws * bins, seed).reshape(draws, bins)
+    bank = as_count_noise(epsilon, sensitivity).bank(draws * bins, seed).reshape(draws, bins)
     out = np.empty((cells, len(quantiles)))
     chunk = max(1, 200_000 // (draws * bins))  # cells per vectorised step, to bound memory
     for start in range(0, cells, chunk):

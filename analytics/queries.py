@@ -81,15 +81,18 @@ class NoisyHistogram:
     """Noisy counts of students per (cell, category): the raw output of one disjoint histogram.
 
     ``noisy`` holds the mechanism's raw integer outputs (they can be negative);
-    read-outs clamp them. Every rate derived from one histogram costs its
-    ``epsilon`` once, however many rates are read from it.
+    read-outs clamp them. ``mechanism`` is the noise every bin got. Every rate derived
+    from one histogram costs the histogram once, however many rates are read from it:
+    ``epsilon`` for a discrete Laplace histogram (the pure epsilon recorded in the table's
+    ``epsilon`` column), 0 there for a discrete Gaussian one, whose rho the release records.
     """
 
     cells: pd.DataFrame
     categories: tuple[object, ...]
     noisy: np.ndarray  # (cells, categories)
-    epsilon: float
-    sensitivity: int
+    mechanism: privacy.CountNoise
+    epsilon: float  # the pure epsilon of a discrete Laplace histogram; 0 for a discrete Gaussian one
+    max_rows_per_student: int = 1
 
     def counts(self, categories: Sequence[object]) -> np.ndarray:
         """Raw noisy total over ``categories`` per cell (unbiased; may be negative)."""
@@ -105,22 +108,32 @@ def noisy_histogram(
     epsilon: float,
     max_rows_per_student: int = 1,
     seed: Seed = None,
+    accounting: str = "epsilon",
+    max_per_bin: int | None = None,
 ) -> NoisyHistogram:
-    """Count students per (cell, category) with geometric noise.
+    """Count students per (cell, category) with discrete Laplace or discrete Gaussian noise.
 
-    A student contributes at most ``max_rows_per_student`` rows (across all
-    cells), each to exactly one (cell, category) bin, so the L1 sensitivity is
-    ``max_rows_per_student``. Categories and cells come from public lists.
+    A student contributes at most k = ``max_rows_per_student`` rows (across all cells) and at
+    most c = ``max_per_bin`` (default k) to one (cell, category) bin (:func:`analytics.exact.
+    histogram`), so the L1 sensitivity is k and the L2 sensitivity D2 = sqrt(k) when c = 1
+    (:func:`analytics.exact.histogram_l2_sensitivity`). ``accounting`` picks the noise
+    (:meth:`analytics.privacy.CountNoise.for_histogram`): ``'epsilon'`` spends ``epsilon``
+    (pure) on discrete Laplace noise of scale k / epsilon; ``'zcdp'`` reads ``epsilon`` as rho
+    and adds discrete Gaussian noise of scale D2 / sqrt(2 rho): sqrt(2 k^2 / D2^2) times less
+    spread than the Laplace charged the same rho (epsilon^2 / 2). Categories and cells come from
+    public lists.
     """
     _check(rows, domains, [category])
-    counted = exact.histogram(rows, domains, category, categories, max_rows_per_student)
-    raw = privacy.geometric_noise_counts(counted["n"].to_numpy(), epsilon, max_rows_per_student, seed)
+    mech = privacy.CountNoise.for_histogram(accounting, epsilon, max_rows_per_student, max_per_bin)
+    counted = exact.histogram(rows, domains, category, categories, max_rows_per_student, max_per_bin=max_per_bin)
+    raw = mech.add(counted["n"].to_numpy(), seed)
     return NoisyHistogram(
         cells=exact.full_domain(domains),
         categories=tuple(categories),
         noisy=raw.reshape(-1, len(categories)),
-        epsilon=epsilon,
-        sensitivity=max_rows_per_student,
+        mechanism=mech,
+        epsilon=float(epsilon) if mech.kind == "laplace" else 0.0,
+        max_rows_per_student=max_rows_per_student,
     )
 
 
@@ -194,7 +207,7 @@ def read_rate(
     oth = np.clip(hist.counts(rest), 0, None) if rest else np.zeros(len(num), dtype=np.int64)
     rate = privacy.rate_from_counts(num, oth)
     k = len(hist.categories)
-    bank = privacy.noise_bank(hist.epsilon, hist.sensitivity, draws * k, bootstrap_seed).reshape(draws, k)
+    bank = hist.mechanism.bank(draws * k, bootstrap_seed).reshape(draws, k)
     e_num = bank[:, [hist.categories.index(c) for c in numerator]].sum(axis=1)
     e_oth = bank[:, [hist.categories.index(c) for c in rest]].sum(axis=1) if rest else np.zeros(draws)
     return num, num + oth, rate, privacy.bootstrap_rate_moe95(num, oth, e_num, e_oth)
@@ -233,7 +246,7 @@ def rates_long(
 
 def count_moe95(hist: NoisyHistogram, categories: int) -> float:
     """95% margin of error of a total summing ``categories`` noisy bins of ``hist``."""
-    return privacy.summed_count_moe95(hist.epsilon, hist.sensitivity, cells=categories)
+    return privacy.summed_count_moe95(hist.mechanism, cells=categories)
 
 
 def noisy_rate(
@@ -244,10 +257,13 @@ def noisy_rate(
     seed: Seed = None,
     bootstrap_seed: int = privacy.BOOTSTRAP_SEED,
     max_rows_per_student: int = 1,
+    accounting: str = "epsilon",
+    max_per_bin: int | None = None,
 ) -> pd.DataFrame:
     """Share of rows per cell whose boolean ``outcome`` is true.
 
-    One disjoint histogram over (cell, outcome): with one row per student each
+    One disjoint histogram over (cell, outcome) (:func:`noisy_histogram`, whose
+    ``accounting`` reads ``epsilon`` as epsilon or as rho): with one row per student each
     student is in exactly one (cell, outcome) bin, so the whole table costs
     ``epsilon`` once. The rate is ``yes / (yes + no)`` of the noisy counts, so it
     is always within [0, 1] and the published denominator is the sum of its
@@ -259,13 +275,21 @@ def noisy_rate(
     _check(rows, domains, [outcome])
     t = as_relation(rows)
     hist = noisy_histogram(
-        t.mutate(_y=t[outcome].cast("boolean")), domains, "_y", [True, False], epsilon, max_rows_per_student, seed
+        t.mutate(_y=t[outcome].cast("boolean")),
+        domains,
+        "_y",
+        [True, False],
+        epsilon,
+        max_rows_per_student,
+        seed,
+        accounting,
+        max_per_bin,
     )
     n_yes, total, rate, rate_moe = read_rate(hist, [True], [True, False], bootstrap_seed)
     out = hist.cells.assign(
         n_yes=n_yes, n_students=total, rate=rate, n_students_moe95=count_moe95(hist, 2), rate_moe95=rate_moe
     )
-    return _flagged(out, total, rate_moe, rate, "rate", epsilon)
+    return _flagged(out, total, rate_moe, rate, "rate", hist.epsilon)
 
 
 def noisy_mean(
@@ -350,10 +374,13 @@ def noisy_percentiles(
     seed: Seed = None,
     bootstrap_seed: int = privacy.BOOTSTRAP_SEED,
     max_rows_per_student: int = 1,
+    accounting: str = "epsilon",
+    max_per_bin: int | None = None,
 ) -> pd.DataFrame:
     """Percentiles of a value per cell by the PSEO method (noisy histogram -> CDF -> percentiles).
 
-    One disjoint histogram over (cell, bin) costs ``epsilon`` once (with one row
+    One disjoint histogram over (cell, bin) (:func:`noisy_histogram`: ``epsilon`` is rho when
+    ``accounting`` is ``'zcdp'``) costs ``epsilon`` once (with one row
     per student; ``max_rows_per_student`` rows scale the noise). Values outside
     the bins are clamped into the first or last bin; with ``bins.open_top`` the
     last bin is open above and a percentile landing there is top-coded: its value
@@ -366,7 +393,9 @@ def noisy_percentiles(
     n_bins = bins.n_bins
     t = as_relation(rows)
     binned = t.mutate(_bin=exact.bin_index(t[value], bins.edges, n_bins))
-    hist = noisy_histogram(binned, domains, "_bin", list(range(n_bins)), epsilon, max_rows_per_student, seed)
+    hist = noisy_histogram(
+        binned, domains, "_bin", list(range(n_bins)), epsilon, max_rows_per_student, seed, accounting, max_per_bin
+    )
     matrix = np.clip(hist.noisy, 0, None)
     pct = privacy.percentiles_from_histogram(matrix, bins.edges, quantiles, bins.open_top)
     top = privacy.percentiles_top_coded(matrix, quantiles) if bins.open_top else np.zeros(pct.shape, dtype=bool)
@@ -374,9 +403,8 @@ def noisy_percentiles(
         matrix,
         bins.edges,
         quantiles,
-        epsilon,
+        hist.mechanism,
         seed=bootstrap_seed,
-        sensitivity=max_rows_per_student,
         open_top=bins.open_top,
     )
     names = [f"p{round(q * 100)}" for q in quantiles]
@@ -389,4 +417,4 @@ def noisy_percentiles(
     for j, name in enumerate(names):
         out[f"{name}_top_coded"] = top[:, j]
     mid = int(np.argmin(np.abs(np.asarray(quantiles) - 0.5)))
-    return _flagged(out, n, moe[:, mid], pct[:, mid], "amount", epsilon)
+    return _flagged(out, n, moe[:, mid], pct[:, mid], "amount", hist.epsilon)

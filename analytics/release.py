@@ -139,6 +139,10 @@ def table_queries(split: dict[str, float], plan: ReleasePlan | None = None) -> d
         if spec.cost == "levels" and plan is not None:
             q["accounting"] = plan.accounting
             q["levels"] = plan.levels
+        if spec.cost == "counts" and plan is not None:  # the same amount buys other noise on the two accountings
+            q["accounting"] = plan.accounting
+            q["rows_per_student"] = spec.rows_per_student
+            q["rows_per_bin"] = spec.rows_per_bin
         out[spec.name] = q
     return out
 
@@ -271,7 +275,7 @@ def build_release(
 
     def charge_args(name: str) -> dict[str, float]:
         """What the ledger is told a table costs: a Gaussian measurement carries its rho."""
-        if TABLES_BY_NAME[name].cost == "levels" and plan.accounting == "zcdp":
+        if TABLES_BY_NAME[name].cost in ("levels", "counts") and plan.accounting == "zcdp":
             return {"epsilon": accounting.rho_to_epsilon(plan.rhos[name], plan.delta), "rho": plan.rhos[name]}
         return {"epsilon": split[name]}
 
@@ -382,6 +386,14 @@ def build_release(
                 "rows": sizes[spec.name],
                 **entries[spec.name],
             }
+            count_noise = spec.count_noise(plan.accounting, split[spec.name])
+            if count_noise is not None:  # what a reader needs to redo the margins: the noise of every bin
+                manifest["tables"][spec.name]["noise"] = {
+                    **count_noise.record(),
+                    "rows_per_student": spec.rows_per_student,
+                    "rows_per_bin": spec.rows_per_bin,
+                    "l2_sensitivity": spec.l2_sensitivity,
+                }
         for name, title in (("schools", "Schools (public list)"), ("districts", "Districts (public list)")):
             manifest["tables"][name] = {
                 "file": f"{name}.parquet",
@@ -548,6 +560,24 @@ class Release:
             raise KeyError(
                 f"release {self.release_id} has no table {name!r}; it has {', '.join(sorted(self.tables))}"
             ) from None
+
+    def count_noise(self, name: str) -> privacy.CountNoise:
+        """The noise every bin of count table ``name`` got, from the manifest (for margins of sums and ratios).
+
+        A manifest records it under ``noise`` (discrete Gaussian on a zCDP lineage, discrete
+        Laplace on a pure one); a release written before that has discrete Laplace at the
+        table's ``epsilon`` with L1 sensitivity 1. Raises KeyError for a table the manifest does
+        not list, ValueError for one with no noisy counts.
+        """
+        info = self.manifest.get("tables", {}).get(name)
+        if info is None:
+            raise KeyError(f"release {self.release_id} has no table {name!r}")
+        if "noise" in info:
+            return privacy.CountNoise.from_record(info["noise"])
+        eps = float(info.get("epsilon") or 0.0)
+        if not eps > 0:
+            raise ValueError(f"table {name!r} of release {self.release_id} has no noisy counts of its own")
+        return privacy.CountNoise.laplace(eps)
 
 
 def _valid_id(release_id: object) -> bool:

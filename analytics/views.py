@@ -115,12 +115,12 @@ def optout_by_county(release: Release) -> pd.DataFrame:
 
     districts = release.table("districts")
     cells = release.table("ssn_collection_by_district").merge(districts, on="district_id")
-    eps = float(release.manifest["tables"]["ssn_collection_by_district"]["epsilon"])
+    mech = release.count_noise("ssn_collection_by_district")
     rows = []
     for county, group in cells.groupby("county", sort=True):
         declined = int(group["n_declined"].sum())
         asked = int(group["n_asked"].sum())
-        moe = privacy.ratio_moe95(np.array([declined]), np.array([asked - declined]), eps, cells=len(group))[0]
+        moe = privacy.ratio_moe95(np.array([declined]), np.array([asked - declined]), mech, cells=len(group))[0]
         rows.append(
             {
                 "county": county,

@@ -71,7 +71,9 @@ def main() -> None:
                 unit = {"p50": "$", "median_growth_percentile": "SGP points"}.get(measure, "pts")
                 moe, share = t["value_moe95"].median() * scale, (t["flag"] == "unreliable").mean()
             info = release.manifest["tables"][name]
-            eps = f"{info['epsilon']:g}"
+            eps = f"epsilon {info['epsilon']:g}"
+            if "noise" in info:  # a count table: its noise and the rho it costs
+                eps = f"rho {info.get('rho', 0.0):.3g} ({info['noise']['kind']}, sd {info['noise']['scale']:.1f})"
             if info.get("derived_from"):  # graduation: post-processing of the measurements, which carry the cost
                 source = release.manifest["tables"][info["derived_from"][0]]
                 eps = f"from {info['derived_from'][0]} (rho {source.get('rho', 0.0):.3g})"

@@ -35,13 +35,16 @@ does not cover the effect of capping extreme values (stated as bounds below).
 )
 
 st.subheader("What each table cost")
+zcdp = m.get("release_privacy_loss", {}).get("unit") == "rho"
 rows = []
 for info in m["tables"].values():
+    cell_noise = info.get("noise", {}).get("moe95_per_cell")
     rows.append(
         {
             "Table": info["title"],
-            "Privacy loss (ε)": info["epsilon"],
+            **({"Privacy loss (ρ)": float(info.get("rho") or 0.0)} if zcdp else {"Privacy loss (ε)": info["epsilon"]}),
             "Noise": info.get("mechanism", "none (public list)"),
+            "Noise per count (±, 95%)": "—" if cell_noise is None else f"{float(cell_noise):.0f}",
             "Each student counts at most": str(info.get("contribution_bound", "—")),
             "Value bounds": ", ".join(f"{k}: {v}" for k, v in info.get("bounds", {}).items()) or "—",
             "Rows": info["rows"],
@@ -66,8 +69,15 @@ published with noise and a flag, so the reader sees both the figure and how far 
 """
 )
 
+st.caption(
+    "ρ (rho) is the zero-concentrated measure of privacy loss: the tables' ρ add up to the release's total, "
+    "stated above as ε at δ. Post-processing tables (computed from other published tables) cost nothing."
+    if zcdp
+    else "Pure ε: the tables' ε add up to the release's total."
+)
+
 st.subheader("Margin of error by group size at this release's settings")
-eps_rate = m["tables"]["ssn_collection_by_district"]["epsilon"]
+eps_rate = release.count_noise("ssn_collection_by_district")
 sizes = [20, 100, 1000]
 st.dataframe(
     pd.DataFrame(
@@ -82,7 +92,13 @@ st.dataframe(
     ),
     hide_index=True,
 )
-st.caption(f"For a table that spends ε = {eps_rate:.3g}, as the district opt-out table does.")
+_ssn = m["tables"]["ssn_collection_by_district"]
+st.caption(
+    f"For a table that spends ρ = {float(_ssn.get('rho') or 0):.3g} (discrete Gaussian noise), as the district "
+    "opt-out table does."
+    if eps_rate.kind == "gaussian"
+    else f"For a table that spends ε = {float(_ssn['epsilon']):.3g}, as the district opt-out table does."
+)
 
 st.subheader("The privacy ledger of this student population")
 try:

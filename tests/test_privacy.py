@@ -189,6 +189,17 @@ def _quarter_scale_geometric(
 
 
 _real_geometric = privacy.geometric_noise_counts
+_real_for_histogram = privacy.CountNoise.for_histogram
+
+
+def _shrunk_histogram_noise(factor: float) -> classmethod:
+    """CountNoise.for_histogram with the scale divided by ``factor``: a histogram's noise, broken."""
+
+    def for_histogram(cls: type, *args: object, **kwargs: object) -> privacy.CountNoise:
+        real = _real_for_histogram(*args, **kwargs)
+        return privacy.CountNoise(real.kind, real.scale / factor)
+
+    return classmethod(for_histogram)
 
 
 @pytest.mark.slow
@@ -198,7 +209,8 @@ def test_empirical_test_catches_a_broken_mechanism(name: str, monkeypatch: pytes
     # A rate of 4 students sits near the test's power at half the noise (excess +0.15 alone, negative in
     # one full-suite run): it is checked at a quarter of the noise, the others at half.
     broken = _quarter_scale_geometric if name == "rate" else _halved_scale_geometric
-    monkeypatch.setattr(privacy, "geometric_noise_counts", broken)
+    monkeypatch.setattr(privacy, "geometric_noise_counts", broken)  # noisy_count's noise
+    monkeypatch.setattr(privacy.CountNoise, "for_histogram", _shrunk_histogram_noise(4.0 if name == "rate" else 2.0))
     stat, data, edges = CASES[name]
     d, d2 = data()
     a, b = _run(stat, d, d2)

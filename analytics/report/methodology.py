@@ -190,9 +190,11 @@ def methodology_notes(release: Release) -> list[tuple[str, str, str]]:
         (
             p,
             "Mechanisms",
-            "Counts and rates: two-sided geometric noise on one disjoint histogram per table. "
+            "Counts and rates: one histogram per table with exact integer noise (OpenDP): discrete Gaussian "
+            "calibrated to the table's L2 sensitivity on a zCDP population (the table's cost is its rho), "
+            "two-sided geometric on a pure-epsilon one (its cost is its epsilon). "
             "Earnings: the PSEO method (noisy histogram over fixed bins read as a monotone CDF). See the table below "
-            "for each table's epsilon, mechanism, contribution bound and bounds.",
+            "for each table's epsilon or rho, mechanism, contribution bound and bounds.",
         ),
         (
             p,
@@ -224,6 +226,7 @@ _PARAM_HEADERS = (
     "Title",
     "Noisy",
     "Epsilon",
+    "Rho (zCDP)",
     "Delta",
     "Mechanism",
     "Contribution bound",
@@ -245,6 +248,7 @@ def privacy_parameters(release: Release, used: Iterable[str] = ()) -> list[list[
                 info.get("title", ""),
                 "yes" if info.get("noisy", True) else "no",
                 float(info.get("epsilon", math.nan)),
+                float(info.get("rho") or 0.0),
                 float(info.get("delta", 0.0)),
                 info.get("mechanism", "none (public list)"),
                 info.get("contribution_bound", ""),
@@ -279,7 +283,8 @@ def methodology_text(release: Release, tables: Sequence[ReportTable]) -> str:
     for row in privacy_parameters(release, used):
         info = dict(zip(_PARAM_HEADERS, row, strict=True))
         lines.append(
-            f"* {info['Release table']}: epsilon {_fmt_eps(info['Epsilon'])}, delta {_fmt_eps(info['Delta'])}; "
+            f"* {info['Release table']}: epsilon {_fmt_eps(info['Epsilon'])}, rho {_fmt_eps(info['Rho (zCDP)'])}, "
+            f"delta {_fmt_eps(info['Delta'])}; "
             f"mechanism: {info['Mechanism']}; contribution bound: {info['Contribution bound'] or 'n/a'}; "
             f"bounds: {info['Bounds'] or 'none'}; rows {info['Rows']}; "
             f"used in this report: {info['Used in this report']}"

@@ -192,7 +192,9 @@ def _rows_per_student(release: Release, name: str) -> int:
 
 def _count_moe95(release: Release, name: str, cells: int) -> float:
     """95% margin of error of a published count that sums ``cells`` noisy bins of table ``name``."""
-    eps = _table_epsilon(release, name)
+    if "noise" in release.manifest.get("tables", {}).get(name, {}):
+        return float(privacy.summed_count_moe95(release.count_noise(name), cells=cells))
+    eps = _table_epsilon(release, name)  # a release written before manifests recorded the noise
     if not eps > 0:
         return math.nan
     return float(privacy.summed_count_moe95(eps, _rows_per_student(release, name), cells=cells))
