@@ -354,7 +354,7 @@ def _ssn_optout(by: dict[str, Domain]) -> Builder:
 _SSN_YEARS = _fixed(publiclists.SSN_SCHOOL_YEARS)
 _GEOMETRIC = (
     "discrete Gaussian on a zCDP lineage, two-sided geometric on a pure-epsilon one (OpenDP exact samplers), "
-    "one disjoint histogram over the cells x categories, each student at most once per bin"
+    "one histogram over the cells x categories; each student's rows bounded in all and per cell as stated"
 )
 _ONE = "1 row per student"
 
@@ -797,7 +797,7 @@ TABLES: tuple[TableSpec, ...] = (
         "Proficiency rate statewide by grade and subject, all years",
         "Share of tests at achievement level 3 or 4.",
         _GEOMETRIC,
-        f"{_TESTS_PER_STUDENT} tests per student",
+        f"{_TESTS_PER_STUDENT} tests per student, at most {_TESTS_PER_GRADE} in one grade and subject",
         rate_table(
             _test_rows,
             {"grade": _fixed(schema.ASSESSED_GRADES), "subject": _SUBJECTS},
@@ -812,7 +812,7 @@ TABLES: tuple[TableSpec, ...] = (
         "Proficiency rate by district and subject, all years",
         "Tests of all years and grades, attributed to the district enrolled in that year.",
         _GEOMETRIC,
-        f"{_TESTS_PER_STUDENT} tests per student",
+        f"{_TESTS_PER_STUDENT} tests per student, at most {_TESTS_PER_SUBJECT} in one district and subject",
         rate_table(
             _test_rows,
             {"district_id": _districts, "subject": _SUBJECTS},
@@ -827,7 +827,7 @@ TABLES: tuple[TableSpec, ...] = (
         "Proficiency rate by school and subject, all years",
         "Tests of all years and grades, attributed to the school enrolled in that year.",
         _GEOMETRIC,
-        f"{_TESTS_PER_STUDENT} tests per student",
+        f"{_TESTS_PER_STUDENT} tests per student, at most {_TESTS_PER_SUBJECT} in one school and subject",
         rate_table(
             _test_rows,
             {"school_id": _schools, "subject": _SUBJECTS},
@@ -842,7 +842,8 @@ TABLES: tuple[TableSpec, ...] = (
         "Proficiency rate by subgroup and subject, all years",
         "Statewide.",
         _GEOMETRIC,
-        f"{_TESTS_PER_STUDENT * subgroups.ROWS_PER_STUDENT} rows per student",
+        f"{_TESTS_PER_STUDENT * subgroups.ROWS_PER_STUDENT} rows per student (18 tests in each of 5 subgroup "
+        f"families), at most {_TESTS_PER_SUBJECT} in one subgroup and subject",
         rate_table(
             _test_rows_subgroups,
             {"subgroup": _SUBGROUPS, "subject": _SUBJECTS},
@@ -1236,9 +1237,9 @@ def design_tradeoff(
     ``graduation_rho``, then for each cell size n in ``cells`` the 95% margin (points) of a
     direct district x cohort 4-year rate of n students at 87%, measured at the school and
     district levels of a single-school district (delta method; consistency with the pooled
-    and state levels only narrows it), then ``largest_count_rho`` (the rho of the largest
-    one-row-per-student count table) and ``count_rate_moe_n100`` (its margin, points, on a rate
-    of 100 students at 50%: discrete Gaussian, delta method).
+    and state levels only narrows it), then ``largest_count_table`` and ``largest_count_rho`` (the
+    one-row-per-student count table with the most rho, and its rho) and ``count_rate_moe_n100``
+    (its margin, points, on a rate of 100 students at 50%: discrete Gaussian, delta method).
     Model-based margins depend on the data (how much districts differ) and are not previewed.
 
     >>> row = design_tradeoff([6.55]).iloc[0]
@@ -1265,6 +1266,7 @@ def design_tradeoff(
             row[f"moe_n{n}"] = 100 * float(design.expected_rate_moe(math.sqrt(var), n, 0.87))
         name = max((n for n in plan.rhos if TABLES_BY_NAME[n].rows_per_student == 1), key=lambda n: plan.rhos[n])
         r = plan.rhos[name]
+        row["largest_count_table"] = name
         row["largest_count_rho"] = r
         sd = math.sqrt(noise.discrete_gaussian_variance(noise.discrete_gaussian_scale(r)))
         row["count_rate_moe_n100"] = 100 * float(design.expected_rate_moe(sd, 100, 0.5))

@@ -201,19 +201,32 @@ def _lineage(args: argparse.Namespace) -> int:
 def _moe(args: argparse.Namespace) -> int:
     import math
 
-    from analytics.privacy import expected_moe95
+    from analytics.privacy import CountNoise, expected_moe95
 
-    if not (math.isfinite(args.epsilon) and args.epsilon > 0):
-        raise CliError("--epsilon must be a finite number above 0 (for example 0.5).")
+    amount = args.epsilon if args.rho is None else args.rho
+    name = "--epsilon" if args.rho is None else "--rho"
+    if not (math.isfinite(amount) and amount > 0):
+        raise CliError(f"{name} must be a finite number above 0 (for example 0.5).")
     if not (math.isfinite(args.rate) and 0.0 <= args.rate <= 1.0):
         raise CliError("--rate is a share between 0 and 1 (for example 0.3 for 30%).")
     if not (math.isfinite(args.lower) and math.isfinite(args.upper) and args.lower < args.upper):
         raise CliError("--lower and --upper must be finite numbers with --lower below --upper.")
     if any(n < 1 for n in args.students):
         raise CliError("--students takes group sizes of 1 or more.")
-    print(f"95% margin of error of a {args.kind} at epsilon={args.epsilon:g} (noise only; nothing is spent)")
+    budget: CountNoise | float = args.epsilon
+    if args.rho is not None:
+        if args.kind == "mean":
+            raise CliError("--rho previews count tables (counts and rates); a mean's margin needs --epsilon.")
+        if not 1 <= args.rows_per_cell <= args.rows_per_student:
+            raise CliError("--rows-per-cell must be between 1 and --rows-per-student.")
+        budget = CountNoise.for_histogram("zcdp", args.rho, args.rows_per_student, args.rows_per_cell)
+        print(f"95% margin of error of a {args.kind} at rho={args.rho:g}: discrete Gaussian, sd {budget.scale:.2f} per "
+              f"count ({args.rows_per_student} row(s) per student, {args.rows_per_cell} per cell; noise only; "
+              "nothing is spent)")  # fmt: skip
+    else:
+        print(f"95% margin of error of a {args.kind} at epsilon={args.epsilon:g} (noise only; nothing is spent)")
     for n in args.students:
-        moe = expected_moe95(args.kind, args.epsilon, n, rate=args.rate, lower=args.lower, upper=args.upper)
+        moe = expected_moe95(args.kind, budget, n, rate=args.rate, lower=args.lower, upper=args.upper)
         shown = f"{moe * 100:.1f} percentage points" if args.kind == "rate" else f"{moe:,.2f}"
         print(f"  {n:>8,} students: +/- {shown}")
     return 0
@@ -368,7 +381,7 @@ def _design(args: argparse.Namespace) -> int:
     print(f"zCDP release design: total privacy loss against expected 95% margins (delta {catalog.RELEASE_DELTA:g}; "
           "nothing is spent).")  # fmt: skip
     head = ["epsilon", "rho", "graduation rho"] + [f"grad n={n} (pts)" for n in args.cells]
-    head += ["largest count table rho", "its rate n=100 (pts)"]
+    head += ["rho of the largest one-row count table", "its rate at 50%, n=100 (pts)"]
     print(" | ".join(head))
     for _, r in table.iterrows():
         cells = [f"{r['epsilon']:g}", f"{r['rho']:.4f}", f"{r['graduation_rho']:.4f}"]
@@ -381,7 +394,9 @@ def _design(args: argparse.Namespace) -> int:
         print(f"\nDesign at epsilon {args.show_tables:g} (rho {plan.total_rho:.4f}):")
         print(plan.design.preview().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print("Graduation margins are direct (school and district levels of a one-school district, rate 87%); "
-          "model-based figures are narrower where districts are alike. See docs/privacy.md.")  # fmt: skip
+          "model-based figures are narrower where districts are alike. The one-row count table with the most rho "
+          f"is {table['largest_count_table'].iloc[0]} (discrete Gaussian; tables with more rows per student have "
+          "their own sensitivity, see --show-tables). See docs/privacy.md.")  # fmt: skip
     return 0
 
 
@@ -459,7 +474,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("moe", help="margin of error a query would get, before anything is spent")
     p.add_argument("--kind", choices=["count", "rate", "mean"], default="rate")
-    p.add_argument("--epsilon", type=float, required=True)
+    budget = p.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--epsilon", type=float, help="pure epsilon: geometric counts (researchers' tables)")
+    budget.add_argument(
+        "--rho", type=float, help="rho: discrete Gaussian counts, as a release's count tables on a zCDP population"
+    )
+    p.add_argument("--rows-per-student", type=int, default=1, help="with --rho: rows a student keeps in all")
+    p.add_argument("--rows-per-cell", type=int, default=1, help="with --rho: rows a student keeps in one cell")
     p.add_argument("--students", type=int, nargs="+", default=[20, 100, 1000])
     p.add_argument("--rate", type=float, default=0.5, help="assumed rate, for --kind rate")
     p.add_argument("--lower", type=float, default=0.0, help="value bounds, for --kind mean")

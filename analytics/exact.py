@@ -156,19 +156,34 @@ def _most_rows_upstream(rows: ir.Table, key: str, within: Sequence[str] = ()) ->
 
     Projections keep a relation's rows and filters drop some, so the most rows per student of the
     relation they start from bounds theirs: the check runs once on that relation (the release's
-    materialised cohort, tests, pairs...) however many tables select from it.
+    materialised cohort, tests, pairs...) however many tables select from it. Only a relation
+    whose rows cannot change under the same name is remembered: a table the engine materialised
+    (:meth:`analytics.engine.Engine.cache`, uniquely named) or an in-memory table. Ibis compares
+    operations by structure, not by data (two DuckDB connections' SQL over different extracts are
+    equal), so anything else is counted afresh every time.
     """
     columns = (key, *within)
     op = rows.op()
     while isinstance(op, ops.Filter) or (isinstance(op, ops.Project) and _passes_through(op, columns)):
         op = op.parent
     root = op.to_expr()
-    if any(c not in root.columns for c in columns):
+    if any(c not in root.columns for c in columns) or not _immutable(op):
         return most_rows_per_student(rows, key, within)
     memo = _most_rows_memo.setdefault(op, {})
     if columns not in memo:
         memo[columns] = most_rows_per_student(root, key, within)
     return memo[columns]
+
+
+#: Name prefix of the tables Ibis materialises for ``cache`` (unique, never rewritten).
+_CACHED_PREFIX = "ibis_cached_"
+
+
+def _immutable(op: Any) -> bool:
+    """Whether ``op`` names rows that stay the same for as long as the operation lives."""
+    if isinstance(op, ops.InMemoryTable):
+        return True
+    return isinstance(op, ops.DatabaseTable) and str(op.name).startswith(_CACHED_PREFIX)
 
 
 def _passes_through(project: ops.Project, columns: Sequence[str]) -> bool:
@@ -272,9 +287,12 @@ def histogram(
 ) -> pd.DataFrame:
     """Students per (cell, category), each student bounded to ``max_rows`` rows across all cells.
 
-    A student also keeps at most ``max_per_bin`` (default ``max_rows``) rows in any one (cell, category) bin (ranked
-    by the rule of :func:`bound`; a rate per year counts a student once, a rate pooled over
-    years counts each year's test). So one student changes the counts by a vector of
+    A student also keeps at most ``max_per_bin`` (default ``max_rows``) rows in any one cell,
+    all categories together, hence in any one (cell, category) bin (ranked by the rule of
+    :func:`bound`; a rate per year counts a student once, a rate pooled over years counts each
+    year's test). Bounding per cell rather than per bin is as tight for the sensitivity, and
+    the check that finds nothing to bound runs once per underlying relation (its cell columns
+    pass through). So one student changes the counts by a vector of
     non-negative integers at most ``max_per_bin`` each and ``max_rows`` in all: L1 sensitivity
     ``max_rows``, L2 sensitivity :func:`histogram_l2_sensitivity` (what
     :meth:`analytics.privacy.CountNoise.for_histogram` relies on).
@@ -289,7 +307,7 @@ def histogram(
     keys = list(full)
     t = as_relation(rows).select(key, *keys)
     if max_per_bin < max_rows:
-        t = bound(t, max_per_bin, key, within=keys)
+        t = bound(t, max_per_bin, key, within=list(domains))
     kept = _in_domain(bound(t, max_rows, key), full)
     out = aggregate(kept.group_by(keys).aggregate(n=kept.count()))
     out = on_domain(out, full, ["n"])

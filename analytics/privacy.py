@@ -469,6 +469,13 @@ def reliability(n_students: np.ndarray, moe95: np.ndarray, value: np.ndarray, ki
             limit = UNRELIABLE_RELATIVE_MOE_AMOUNT if kind == "amount" else UNRELIABLE_RELATIVE_MOE
             too_wide = moe > limit * abs(v)
             wide_words = f"margin of error above {limit * 100:.0f}% of the value"
+        if kind == "rate" and v == 0:  # a floor, not an estimate: the noisy count fell to zero or below
+            flags.append("unreliable")
+            reasons.append(
+                "shown as 0% because the noisy count fell to zero or below: the rate is small, not measured as zero; "
+                "do not compare"
+            )
+            continue
         if n < SMALL_CELL_STUDENTS and too_wide:
             flags.append("unreliable")
             reasons.append(f"fewer than about {SMALL_CELL_STUDENTS} students and {wide_words}: do not compare")

@@ -104,6 +104,27 @@ def optout_long(table: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def cap_words(loss: dict[str, object]) -> str:
+    """A population's cap in the unit its loss is told in: "epsilon 15.6 at delta 1e-10 (rho 2)" or "epsilon 8".
+
+    ``loss`` is a manifest's ``lineage_privacy_loss`` (unit, cap, delta). A zCDP cap is a rho;
+    it is stated as the epsilon it is worth at the loss's delta (Canonne, Kamath & Steinke 2020),
+    so that it compares with the epsilon borne, with the rho beside it.
+
+    >>> cap_words({"unit": "rho", "cap": 2.0, "delta": 1e-10})
+    'ε = 14.9 at δ = 1e-10 (ρ = 2)'
+    >>> cap_words({"unit": "epsilon", "cap": 8.0})
+    'ε = 8'
+    """
+    from analytics import accounting
+
+    cap = float(loss.get("cap", math.nan))  # type: ignore[arg-type]
+    if loss.get("unit") != "rho":
+        return f"ε = {cap:.3g}"
+    delta = float(loss.get("delta") or 1e-10)  # type: ignore[arg-type]
+    return f"ε = {accounting.rho_to_epsilon(cap, delta):.3g} at δ = {delta:.0e} (ρ = {cap:.3g})"
+
+
 def optout_by_county(release: Release) -> pd.DataFrame:
     """County opt-out rates: sums of the district cells of each county (post-processing).
 

@@ -11,7 +11,8 @@ import html
 import streamlit as st
 
 from analytics import views
-from analytics.ledger import Ledger, LedgerError, epsilon_from_rho
+from analytics.accounting import rho_to_epsilon
+from analytics.ledger import Ledger, LedgerError
 from pages.common import FLAG_WORDS, current_release, escape_markdown, pct, pct_moe, text_cap, unique_labels
 
 release = current_release()
@@ -33,10 +34,11 @@ try:
     status = Ledger.default().status(m["lineage"])
     unit = "ε"
     spent_now = status.epsilon_at()[0]
-    cap_now = status.cap if status.accounting == "epsilon" else epsilon_from_rho(status.cap, 1e-10)
+    cap_now = status.cap if status.accounting == "epsilon" else rho_to_epsilon(status.cap, 1e-10)
     live = True
-except LedgerError:
-    unit, spent_now, cap_now, live = "ε", float(loss["epsilon"]), float(loss["cap"]), False
+except LedgerError:  # the manifest's figures as published; a zCDP cap (a rho) told as the epsilon it is worth
+    cap_now = float(loss["cap"]) if loss.get("unit") != "rho" else rho_to_epsilon(float(loss["cap"]), 1e-10)
+    unit, spent_now, live = "ε", float(loss["epsilon"]), False
 
 district = st.selectbox(
     "Your child's school district (to see how many families there said no to the SSN)",

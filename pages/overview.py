@@ -141,6 +141,7 @@ st.markdown(
     f"privacy), so no figure, or combination of figures, reveals whether any one student is in the data. "
     f"This release spent a privacy loss of ε = {release.manifest['epsilon_total']:g} across all its tables; "
     f"when it was published, each student of this population had borne at most ε = {loss['epsilon']:g} of a "
-    f"cap of {loss['cap']:g}. Small groups are published rather than hidden, drawn hollow when the noise is large. "
+    f"cap of {views.cap_words(loss)}. Small groups are published rather than hidden, drawn hollow when the noise "
+    "is large. "
     "See **Privacy and methods**, or **For families** for the same in plain words."
 )

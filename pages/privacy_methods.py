@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analytics import privacy
+from analytics import privacy, views
 from analytics.ledger import Ledger, LedgerError, LineageError
 from pages.common import FLAG_WORDS, current_release, show_error
 
@@ -24,7 +24,7 @@ student's rows in every table together count as one.
 This release ({m["label"]}) spent a privacy loss of **ε = {m["epsilon_total"]:g}**. Privacy loss is counted
 per **student population** (here: {m["dataset_description"]}), over every extract, release and researcher
 query together. When this release was published, the students of this population had borne at most
-**ε = {loss["epsilon"]:g}** in all, under a **cap of {loss["unit"]} = {loss["cap"]:g}** that no spender can pass.
+**ε = {loss["epsilon"]:.3g}** in all, under a **cap of {views.cap_words(loss)}** that no spender can pass.
 Asking the same question again returns the same published answer and costs nothing, so refreshing or
 downloading never weakens the protection.
 
@@ -39,18 +39,20 @@ zcdp = m.get("release_privacy_loss", {}).get("unit") == "rho"
 rows = []
 for info in m["tables"].values():
     cell_noise = info.get("noise", {}).get("moe95_per_cell")
+    derived = info.get("derived_from")
+    cost = float(info.get("rho") or 0.0) if zcdp else float(info.get("epsilon") or 0.0)
     rows.append(
         {
             "Table": info["title"],
-            **({"Privacy loss (ρ)": float(info.get("rho") or 0.0)} if zcdp else {"Privacy loss (ε)": info["epsilon"]}),
-            "Noise": info.get("mechanism", "none (public list)"),
+            f"Privacy loss ({'ρ' if zcdp else 'ε'})": f"{cost:.3g}" if not derived else f"0 (from {derived[0]})",
             "Noise per count (±, 95%)": "—" if cell_noise is None else f"{float(cell_noise):.0f}",
             "Each student counts at most": str(info.get("contribution_bound", "—")),
+            "Noise": info.get("mechanism", "none (public list)"),
             "Value bounds": ", ".join(f"{k}: {v}" for k, v in info.get("bounds", {}).items()) or "—",
             "Rows": info["rows"],
         }
     )
-st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+st.dataframe(pd.DataFrame(rows).sort_values("Table"), hide_index=True, width="stretch", height=560)
 
 st.subheader("What the reliability flags mean")
 st.markdown(

@@ -23,16 +23,18 @@ from tests.test_release_zcdp import built  # noqa: F401  (module fixture: a zCDP
 
 
 def _hostile_rows(seed: int, students: int = 40) -> pd.DataFrame:
-    """Rows of students in (year, subject) bins, with duplicates and students who pile rows into one bin."""
+    """Rows of students in (year, subject) cells, with duplicates and students who pile rows into one or two cells."""
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(students):
-        n = int(rng.integers(1, 25))
         piled = i % 7 == 0  # every seventh student puts all their rows in one bin
-        for _ in range(n):
-            year = 2015 if piled else int(rng.integers(2011, 2016))
-            subject = "math" if piled else str(rng.choice(["math", "ela"]))
-            rows.append({"student_key": f"K{i:04d}", "year": year, "subject": subject, "ok": bool(rng.random() < 0.6)})
+        split = i % 7 == 3  # and another in two cells, alternately, all in one category
+        n = 24 if split else int(rng.integers(1, 25))
+        for j in range(n):
+            year = 2015 if piled or (split and j % 2) else 2014 if split else int(rng.integers(2011, 2016))
+            subject = "math" if piled or (split and j % 2) else "ela" if split else str(rng.choice(["math", "ela"]))
+            ok = True if piled or split else bool(rng.random() < 0.6)
+            rows.append({"student_key": f"K{i:04d}", "year": year, "subject": subject, "ok": ok})
     return pd.DataFrame(rows)
 
 
@@ -194,3 +196,37 @@ def test_the_charged_rho_bounds_the_renyi_divergence_between_hostile_neighbours(
     assert worst(c) <= rho * (1 + 1e-6)
     if c < k:
         assert worst(k) > rho  # a student piling k rows into one bin is what the per-bin bound stops
+
+
+def test_the_skip_check_never_reuses_another_extracts_count() -> None:
+    """Ibis compares operations by structure: the same SQL on two extracts gives equal relations. The check
+    that skips bounding must not carry extract A's "at most one row per student" over to extract B
+    (an attacker's finding: B's histogram came out [45, 20] with k = 1)."""
+    import duckdb
+
+    from analytics.engine import duckdb_backend
+
+    sql = "SELECT student_key, district_id, declined FROM ssn_collection"
+    make = "create table ssn_collection as select 'K'||i as student_key, 'D1' as district_id, i % 2 = 0 as declined"
+    a, b = duckdb.connect(":memory:"), duckdb.connect(":memory:")
+    for con in (a, b):
+        con.execute(make + " from range(40) r(i)")
+    b.execute("insert into ssn_collection select 'K0', 'D1', true from range(25)")  # one student with 26 rows
+    dom = {"district_id": ["D1"]}
+    rel_a = duckdb_backend(a).sql(sql)
+    assert exact.histogram(rel_a, dom, "declined", [True, False], 1)["n"].tolist() == [20, 20]
+    rel_b = duckdb_backend(b).sql(sql)
+    assert rel_a.op() == rel_b.op()  # what made the reuse possible
+    assert exact.histogram(rel_b, dom, "declined", [True, False], 1)["n"].tolist() == [20, 20]
+    b.execute("insert into ssn_collection select 'K1', 'D1', true from range(5)")  # the same relation, new rows
+    assert exact.histogram(rel_b, dom, "declined", [True, False], 1)["n"].tolist() == [20, 20]
+
+
+def test_a_rate_floored_at_zero_is_flagged_in_words_not_read_as_reliable() -> None:
+    """A noisy numerator at or below zero publishes 0%: a floor, not an estimate (newcomer's finding: a district
+    trend sentence read "went from 7.1% to 0.0%" off such a cell flagged reliable)."""
+    flags, reasons = privacy.reliability(
+        np.array([147.0, 147.0]), np.array([0.099, 0.05]), np.array([0.0, 0.07]), "rate"
+    )
+    assert flags == ["unreliable", "reliable"]
+    assert reasons[0].startswith("shown as 0% because the noisy count fell to zero or below")

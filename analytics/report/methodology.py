@@ -11,6 +11,7 @@ from typing import Any
 from analytics import privacy
 from analytics.release import Release
 from analytics.report.tables import REPORT_TITLE, ReportTable
+from analytics.views import cap_words
 
 # ---------------------------------------------------------------------------
 # Methodology and release facts
@@ -184,7 +185,7 @@ def methodology_notes(release: Release) -> list[tuple[str, str, str]]:
         (
             p,
             "Cumulative epsilon of the student population",
-            f"{_fmt_eps(loss.get('epsilon'))}, under a cap of {_fmt_eps(loss.get('cap'))}: the losses of every "
+            f"{_fmt_eps(loss.get('epsilon'))}, under a cap of {cap_words(loss)}: the losses of every "
             "extract, release and researcher query on the same students add up, and no spender can pass the cap.",
         ),
         (
@@ -236,6 +237,14 @@ _PARAM_HEADERS = (
 )
 
 
+def _table_epsilon_cell(info: dict[str, Any]) -> float | str:
+    """A table's pure epsilon, or words where its cost is a rho (a Gaussian table charges no epsilon of its own)."""
+    eps = float(info.get("epsilon", math.nan))
+    if eps == 0.0 and float(info.get("rho") or 0.0) > 0:
+        return "n/a (zCDP: see rho)"
+    return eps
+
+
 def privacy_parameters(release: Release, used: Iterable[str] = ()) -> list[list[Any]]:
     """One row per release table: the manifest's privacy parameters (see ``_PARAM_HEADERS``)."""
     used_set = set(used)
@@ -247,8 +256,8 @@ def privacy_parameters(release: Release, used: Iterable[str] = ()) -> list[list[
                 name,
                 info.get("title", ""),
                 "yes" if info.get("noisy", True) else "no",
-                float(info.get("epsilon", math.nan)),
-                float(info.get("rho") or 0.0),
+                _table_epsilon_cell(info),
+                float(f"{float(info.get('rho') or 0.0):.6g}"),
                 float(info.get("delta", 0.0)),
                 info.get("mechanism", "none (public list)"),
                 info.get("contribution_bound", ""),
@@ -283,7 +292,7 @@ def methodology_text(release: Release, tables: Sequence[ReportTable]) -> str:
     for row in privacy_parameters(release, used):
         info = dict(zip(_PARAM_HEADERS, row, strict=True))
         lines.append(
-            f"* {info['Release table']}: epsilon {_fmt_eps(info['Epsilon'])}, rho {_fmt_eps(info['Rho (zCDP)'])}, "
+            f"* {info['Release table']}: epsilon {_fmt_value(info['Epsilon'])}, rho {_fmt_eps(info['Rho (zCDP)'])}, "
             f"delta {_fmt_eps(info['Delta'])}; "
             f"mechanism: {info['Mechanism']}; contribution bound: {info['Contribution bound'] or 'n/a'}; "
             f"bounds: {info['Bounds'] or 'none'}; rows {info['Rows']}; "
