@@ -1114,6 +1114,8 @@ RELEASE_DELTA = 1e-10
 GRADUATION_RHO_SHARE = 0.40
 #: Cell a graduation level's preview margin refers to: 50 students at a rate of 87%.
 PREVIEW_CELL = (50.0, 0.87)
+#: Cell a count table's preview rate margin refers to: 100 rows of the table at a rate of 50%.
+PREVIEW_COUNT_CELL = (100.0, 0.5)
 
 
 def default_design(total_rho: float, graduation_share: float = GRADUATION_RHO_SHARE) -> Any:
@@ -1152,8 +1154,18 @@ def default_design(total_rho: float, graduation_share: float = GRADUATION_RHO_SH
     ]
     # rho_t is proportional to sqrt(w_t) x L2_t: dividing the weight by k = L2^2 keeps each table's rho at its share
     l2 = {n: TABLES_BY_NAME[n].l2_sensitivity or 1.0 for n in pure}
+    count_n, count_rate = PREVIEW_COUNT_CELL
     goals += [
-        design.TableGoal(n, weight=((1 - graduation_share) * s / pure_total / l2[n]) ** 2, l2_sensitivity=l2[n])
+        design.TableGoal(
+            n,
+            weight=((1 - graduation_share) * s / pure_total / l2[n]) ** 2,
+            l2_sensitivity=l2[n],
+            **(
+                {"reference_n": count_n, "reference_rate": count_rate, "categories": 2}
+                if TABLES_BY_NAME[n].cost == "counts"
+                else {"pure_epsilon": True}
+            ),
+        )
         for n, s in pure.items()
     ]
     return design.split_total(goals, total_rho)

@@ -83,3 +83,20 @@ def test_refusals() -> None:
         )
     with pytest.raises(ValueError, match="at least 1"):
         sigma_for_count_moe(0.5)
+
+
+def test_preview_tells_pure_epsilon_tables_from_gaussian_count_tables() -> None:
+    """Growth tables run pure epsilon (no sigma to show); count tables preview a rate at 100 rows and 50%."""
+    from analytics import catalog, privacy
+
+    d = catalog.default_design(0.462)
+    p = d.preview().set_index("table")
+    growth = p.loc["growth_model"]
+    assert growth["epsilon"] == pytest.approx(math.sqrt(2 * growth["rho"]))
+    assert math.isnan(growth["sigma"]) and math.isnan(growth["rate_moe95"])
+    ssn = p.loc["ssn_collection_by_district"]
+    assert math.isnan(ssn["epsilon"])
+    mech = privacy.CountNoise.for_histogram("zcdp", ssn["rho"], 1, 1)
+    assert ssn["sigma"] == pytest.approx(mech.scale)
+    # the delta-method preview agrees with the bootstrap margin the release states for such a cell
+    assert ssn["rate_moe95"] == pytest.approx(privacy.expected_moe95("rate", mech, 100, rate=0.5), rel=0.1)
