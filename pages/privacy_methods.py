@@ -53,6 +53,13 @@ for info in m["tables"].values():
         }
     )
 st.dataframe(pd.DataFrame(rows).sort_values("Table"), hide_index=True, width="stretch", height=560)
+st.caption(
+    "ρ (rho) is the zero-concentrated measure of privacy loss: the tables' ρ add up to the release's total, "
+    "stated above as ε at δ. Post-processing tables (computed from other published tables) cost nothing."
+    if zcdp
+    else "Pure ε: the tables' ε add up to the release's total."
+)
+
 
 st.subheader("What the reliability flags mean")
 st.markdown(
@@ -69,13 +76,6 @@ st.markdown(
 Unlike the usual rule of hiding groups under 10 students, no figure is hidden: small districts are
 published with noise and a flag, so the reader sees both the figure and how far to trust it.
 """
-)
-
-st.caption(
-    "ρ (rho) is the zero-concentrated measure of privacy loss: the tables' ρ add up to the release's total, "
-    "stated above as ε at δ. Post-processing tables (computed from other published tables) cost nothing."
-    if zcdp
-    else "Pure ε: the tables' ε add up to the release's total."
 )
 
 st.subheader("Margin of error by group size at this release's settings")
