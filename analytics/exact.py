@@ -166,6 +166,12 @@ def _most_rows_upstream(rows: ir.Table, key: str, within: Sequence[str] = ()) ->
     op = rows.op()
     while isinstance(op, ops.Filter) or (isinstance(op, ops.Project) and _passes_through(op, columns)):
         op = op.parent
+    if op in _labelled:
+        base, label, copies = _labelled[op]
+        rest = tuple(c for c in within if c != label)
+        if all(c in base.columns for c in (key, *rest)):
+            most = _most_rows_upstream(base, key, rest)
+            return most if label in within else most * copies
     root = op.to_expr()
     if any(c not in root.columns for c in columns) or not _immutable(op):
         return most_rows_per_student(rows, key, within)
@@ -173,6 +179,26 @@ def _most_rows_upstream(rows: ir.Table, key: str, within: Sequence[str] = ()) ->
     if columns not in memo:
         memo[columns] = most_rows_per_student(root, key, within)
     return memo[columns]
+
+
+#: Relations made of labelled copies of another (:func:`labelled_copies`): op -> (base, label column, copies).
+_labelled: weakref.WeakKeyDictionary[Any, tuple[ir.Table, str, int]] = weakref.WeakKeyDictionary()
+
+
+def labelled_copies(union: ir.Table, base: ir.Table, label: str, copies: int) -> ir.Table:
+    """Record that ``union`` is ``copies`` copies of every row of ``base``, each with a ``label`` no other copy shares.
+
+    The caller vouches for that structure (e.g. :func:`analytics.metrics.subgroups.expand_subgroups`:
+    one copy per subgroup family, labels prefixed by the family). Then a student's rows in
+    ``union`` alike in ``label`` and other columns are at most their rows in ``base`` alike in
+    those other columns, and their rows in all are ``copies`` times those in ``base``: the check
+    of :func:`bound` reads both off ``base``, where it is remembered, instead of counting the
+    copies. Returns ``union``.
+    """
+    if label not in union.columns or copies < 1:
+        raise ValueError("labelled_copies: the label must be a column of the copies and copies at least 1")
+    _labelled[union.op()] = (base, label, int(copies))
+    return union
 
 
 #: Name prefix of the tables Ibis materialises for ``cache`` (unique, never rewritten).

@@ -230,3 +230,41 @@ def test_a_rate_floored_at_zero_is_flagged_in_words_not_read_as_reliable() -> No
     )
     assert flags == ["unreliable", "reliable"]
     assert reasons[0].startswith("shown as 0% because the noisy count fell to zero or below")
+
+
+def test_subgroup_copies_are_bounded_as_if_counted_row_by_row() -> None:
+    """The skip-check reads a subgroup expansion's bounds off the rows it copies (exact.labelled_copies); the
+    histogram must equal the one computed from the copies materialised and counted directly, including for a
+    student with too many rows in one cell and students with missing subgroup values (whose copies must not meet)."""
+    from analytics.engine import execute
+    from analytics.metrics import subgroups
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for i in range(60):
+        n = 14 if i == 0 else int(rng.integers(1, 8))  # student 0: 14 math tests, above the 9 a cell keeps
+        for _ in range(n):
+            rows.append(
+                {"student_key": f"K{i:03d}", "subject": "math" if i == 0 else str(rng.choice(["math", "ela"])),
+                 "ok": bool(rng.random() < 0.5), "sex": None if i % 5 == 0 else str(rng.choice(["F", "M"])),
+                 "race_ethnicity": None if i % 5 == 0 else "White", "economically_disadvantaged": None if i % 4 == 0
+                 else bool(rng.random() < 0.4), "english_learner": False, "disability": bool(rng.random() < 0.2)}
+            )  # fmt: skip
+    base = pd.DataFrame(rows)
+    domains = {"subgroup": list(subgroups.SUBGROUPS), "subject": ["math", "ela"]}
+    k, c = 9 * subgroups.ROWS_PER_STUDENT, 4  # a cell keeps 4 of a student's 9 rows a family
+    expanded = subgroups.expand_subgroups(exact.bound(base, 9))
+    materialised = execute(expanded)  # a plain frame: counted directly, no shortcut
+    via_base = exact.histogram(expanded, domains, "ok", [True, False], k, max_per_bin=c)["n"].to_numpy()
+    direct = exact.histogram(materialised, domains, "ok", [True, False], k, max_per_bin=c)["n"].to_numpy()
+    assert (via_base == direct).all()
+    missing = materialised["subgroup"].str.endswith("(missing)")
+    assert missing.any() and materialised.loc[missing, "subgroup"].nunique() > 1  # each family its own label
+    for victim in ("K000", "K005", "K010"):
+        part = exact.histogram(
+            subgroups.expand_subgroups(exact.bound(base[base.student_key != victim], 9)), domains, "ok",
+            [True, False], k, max_per_bin=c,
+        )["n"].to_numpy()  # fmt: skip
+        diff = via_base - part
+        assert diff.max() <= c and diff.sum() <= k
+        assert math.sqrt(float((diff**2).sum())) <= exact.histogram_l2_sensitivity(k, c) + 1e-9

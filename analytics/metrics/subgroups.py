@@ -11,7 +11,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from analytics import schema
+from analytics import exact, schema
 from analytics.engine import as_relation
 
 FAMILIES: dict[str, str] = {
@@ -34,6 +34,11 @@ SUBGROUPS: tuple[str, ...] = (
     ),
 )
 ROWS_PER_STUDENT = len(FAMILIES)
+#: What a missing subgroup value reads as (not in :data:`SUBGROUPS`, so never counted).
+_MISSING = "(missing)"
+assert not any(a != b and f"{b}: ".startswith(f"{a}: ") for a in FAMILIES.values() for b in FAMILIES.values()), (
+    "a family's label must not begin another's: the copies' labels would meet"
+)
 
 
 def expand_subgroups(rows: pd.DataFrame | ir.Table) -> ir.Table:
@@ -55,5 +60,6 @@ def expand_subgroups(rows: pd.DataFrame | ir.Table) -> ir.Table:
             text = ibis.cases((v, _BOOL_LABEL[True]), (~v, _BOOL_LABEL[False]), else_=ibis.null("string"))
         else:
             text = v.cast("string")
-        parts.append(t.mutate(subgroup=ibis.literal(f"{label}: ") + text))
-    return ibis.union(*parts, distinct=False)
+        # a missing value gets its family's own label (no public list holds it), so no two copies share a label
+        parts.append(t.mutate(subgroup=ibis.literal(f"{label}: ") + text.fill_null(_MISSING)))
+    return exact.labelled_copies(ibis.union(*parts, distinct=False), t, "subgroup", len(parts))
