@@ -166,8 +166,9 @@ def _most_rows_upstream(rows: ir.Table, key: str, within: Sequence[str] = ()) ->
     op = rows.op()
     while isinstance(op, ops.Filter) or (isinstance(op, ops.Project) and _passes_through(op, columns)):
         op = op.parent
-    if op in _labelled:
-        base, label, copies = _labelled[op]
+    entry = _labelled.get(op)
+    if entry is not None and entry[0]() is op:
+        _ref, base, label, copies = entry
         rest = tuple(c for c in within if c != label)
         if all(c in base.columns for c in (key, *rest)):
             most = _most_rows_upstream(base, key, rest)
@@ -181,8 +182,10 @@ def _most_rows_upstream(rows: ir.Table, key: str, within: Sequence[str] = ()) ->
     return memo[columns]
 
 
-#: Relations made of labelled copies of another (:func:`labelled_copies`): op -> (base, label column, copies).
-_labelled: weakref.WeakKeyDictionary[Any, tuple[ir.Table, str, int]] = weakref.WeakKeyDictionary()
+#: Relations made of labelled copies of another (:func:`labelled_copies`): op -> (the op itself, base, label
+#: column, copies). Ibis operations compare by structure, so the same expansion on another extract finds this
+#: entry too: it is used only for the very object it was recorded for.
+_labelled: weakref.WeakKeyDictionary[Any, tuple[weakref.ref[Any], ir.Table, str, int]] = weakref.WeakKeyDictionary()
 
 
 def labelled_copies(union: ir.Table, base: ir.Table, label: str, copies: int) -> ir.Table:
@@ -197,7 +200,8 @@ def labelled_copies(union: ir.Table, base: ir.Table, label: str, copies: int) ->
     """
     if label not in union.columns or copies < 1:
         raise ValueError("labelled_copies: the label must be a column of the copies and copies at least 1")
-    _labelled[union.op()] = (base, label, int(copies))
+    op = union.op()
+    _labelled[op] = (weakref.ref(op), base, label, int(copies))
     return union
 
 
@@ -213,7 +217,10 @@ def _immutable(op: Any) -> bool:
 
 
 def _passes_through(project: ops.Project, columns: Sequence[str]) -> bool:
-    """Whether ``project`` selects each of ``columns`` unchanged from its parent (not renamed or computed)."""
+    """Whether ``project`` selects each of ``columns`` unchanged from its parent (not renamed or computed)
+    and keeps its parent's rows one for one (no ``unnest`` among its values, which would repeat them)."""
+    if any(value.find(ops.Unnest) for value in project.values.values()):
+        return False
     for c in columns:
         value = project.values.get(c)
         if not (isinstance(value, ops.Field) and value.name == c and value.rel == project.parent):

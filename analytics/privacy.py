@@ -469,11 +469,14 @@ def reliability(n_students: np.ndarray, moe95: np.ndarray, value: np.ndarray, ki
             limit = UNRELIABLE_RELATIVE_MOE_AMOUNT if kind == "amount" else UNRELIABLE_RELATIVE_MOE
             too_wide = moe > limit * abs(v)
             wide_words = f"margin of error above {limit * 100:.0f}% of the value"
-        if kind == "rate" and v == 0:  # a floor, not an estimate: the noisy count fell to zero or below
+        if kind == "rate" and v in (0, 1):  # a floor, not an estimate: a noisy count fell to zero or below
             flags.append("unreliable")
             reasons.append(
                 "shown as 0% because the noisy count fell to zero or below: the rate is small, not measured as zero; "
                 "do not compare"
+                if v == 0
+                else "shown as 100% because the noisy count of the rest fell to zero or below: the rate is high, not "
+                "measured as 100%; do not compare"
             )
             continue
         if n < SMALL_CELL_STUDENTS and too_wide:

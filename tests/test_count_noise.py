@@ -225,11 +225,12 @@ def test_the_skip_check_never_reuses_another_extracts_count() -> None:
 def test_a_rate_floored_at_zero_is_flagged_in_words_not_read_as_reliable() -> None:
     """A noisy numerator at or below zero publishes 0%: a floor, not an estimate (newcomer's finding: a district
     trend sentence read "went from 7.1% to 0.0%" off such a cell flagged reliable)."""
-    flags, reasons = privacy.reliability(
-        np.array([147.0, 147.0]), np.array([0.099, 0.05]), np.array([0.0, 0.07]), "rate"
-    )
-    assert flags == ["unreliable", "reliable"]
+    n, moe = np.array([147.0, 147.0, 147.0]), np.array([0.099, 0.05, 0.06])
+    flags, reasons = privacy.reliability(n, moe, np.array([0.0, 0.07, 1.0]), "rate")
+    assert flags == ["unreliable", "reliable", "unreliable"]
     assert reasons[0].startswith("shown as 0% because the noisy count fell to zero or below")
+    assert reasons[2].startswith("shown as 100% because the noisy count of the rest fell to zero or below")
+    assert not privacy.reliability(n[:1], moe[:1], np.array([0.0]), "count")[1][0].startswith("shown as")
 
 
 def test_subgroup_copies_are_bounded_as_if_counted_row_by_row() -> None:
@@ -268,3 +269,38 @@ def test_subgroup_copies_are_bounded_as_if_counted_row_by_row() -> None:
         diff = via_base - part
         assert diff.max() <= c and diff.sum() <= k
         assert math.sqrt(float((diff**2).sum())) <= exact.histogram_l2_sensitivity(k, c) + 1e-9
+
+
+def test_the_subgroup_shortcut_and_the_walk_up_never_undercount_a_students_rows() -> None:
+    """Two attacker findings: (a) the same expansion on two extracts compares equal in Ibis, so extract B's
+    copies were checked against extract A's rows and bounding was skipped (L2 22.4 where the noise assumed
+    2.24); (b) a projection with ``unnest`` repeats rows yet passed for a pass-through."""
+    import ibis
+
+    from analytics.engine import as_relation, duckdb_backend, execute
+    from analytics.metrics import subgroups
+
+    def extract(rows_for_s1: int) -> object:
+        be = duckdb_backend()
+        person = {"sex": "F", "race_ethnicity": "Asian", "economically_disadvantaged": True, "english_learner": False,
+                  "disability": False, "cohort": 2020, "category": "grad"}  # fmt: skip
+        recs = [{"student_key": "S1", **person}] * rows_for_s1 + [{"student_key": f"T{i}", **person} for i in range(3)]
+        be.con.register("df", pd.DataFrame(recs))
+        be.con.execute("create table students as select * from df")
+        return be
+
+    heavy, light = extract(10), extract(1)
+    u_heavy = subgroups.expand_subgroups(heavy.table("students"))  # type: ignore[attr-defined]
+    u_light = subgroups.expand_subgroups(light.table("students"))  # type: ignore[attr-defined]
+    assert u_heavy.op() == u_light.op()
+    doms = {"subgroup": list(subgroups.SUBGROUPS), "cohort": [2020]}
+    lazy = exact.histogram(u_heavy, doms, "category", ["grad"], 5, max_per_bin=1)["n"].to_numpy()
+    direct = exact.histogram(execute(u_heavy), doms, "category", ["grad"], 5, max_per_bin=1)["n"].to_numpy()
+    assert (lazy == direct).all()
+    assert exact._most_rows_upstream(u_heavy, "student_key") == exact.most_rows_per_student(u_heavy) == 50
+
+    rows = as_relation(pd.DataFrame({"student_key": ["A", "B"], "cell": [1, 1], "ok": [True, True]}))
+    repeated = rows.mutate(rep=ibis.literal(list(range(8))).unnest())
+    assert exact._most_rows_upstream(repeated, "student_key") == 8
+    counted = exact.histogram(repeated, {"cell": [1]}, "ok", [True, False], 1)["n"].tolist()
+    assert counted == [2, 0]  # one row each, as the bound of 1 says
