@@ -126,7 +126,9 @@ class TableSpec:
     build: Builder
     bounds: dict[str, Any] = field(default_factory=dict)
     depends_on: tuple[str, ...] = ()
-    #: 'epsilon': a pure epsilon-DP table (charged epsilon^2 / 2 on a zCDP lineage); 'counts': one
+    #: 'epsilon': a pure epsilon-DP table (charged epsilon^2 / 2 on a zCDP lineage); 'composed': pure
+    #: epsilon-DP parts that share the table's rho on a zCDP lineage (each part rho / parts, run at
+    #: sqrt(2 rho / parts)) and its epsilon on a pure one; 'counts': one
     #: disjoint histogram (:func:`counts_builder`): discrete Gaussian at its rho on a zCDP lineage,
     #: discrete Laplace at its epsilon on a pure one; 'levels': noisy measurements whose levels
     #: follow the design (Gaussian under zCDP); 'none': post-processing of published tables, which
@@ -352,6 +354,10 @@ def _ssn_optout(by: dict[str, Domain]) -> Builder:
 
 
 _SSN_YEARS = _fixed(publiclists.SSN_SCHOOL_YEARS)
+_GROWTH_MECHANISM = (
+    "PSEO median and Snapping mean (its count geometric): on a zCDP lineage three equal parts, rho / 3 each at "
+    "epsilon sqrt(2 rho / 3); on a pure-epsilon one half the epsilon for the median and half for the mean"
+)
 _GEOMETRIC = (
     "discrete Gaussian on a zCDP lineage, two-sided geometric on a pure-epsilon one (OpenDP exact samplers), "
     "one histogram over the cells x categories; each student's rows bounded in all and per cell as stated"
@@ -383,19 +389,27 @@ def _scales(ctx: BuildContext) -> dict[tuple[int, str], assessment.TransitionSca
     return assessment.transition_scales(ctx.extract)
 
 
+#: The pure parts of a growth table: the median's histogram, and the mean's count and sum.
+GROWTH_TABLE_PARTS = 3
+
+
 def _growth_table(level: str) -> Builder:
-    def build(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
+    def build(ctx: BuildContext, amount: float, seed: privacy.Seed) -> pd.DataFrame:
         scored = _growth_scored(ctx)
         ids = ctx.growth_schools if level == "school_id" else ctx.lists.district_ids
         keys: dict[str, list[object]] = {level: list(ids), "subject": list(schema.SUBJECTS)}
-        half = epsilon / 2
+        if ctx.accounting == "zcdp":  # rho in three equal parts, each pure at sqrt(2 rho / 3) (zCDP adds up)
+            median_eps = assessment._part_epsilon(amount, GROWTH_TABLE_PARTS, "zcdp")
+            mean_eps = 2 * median_eps  # noisy_mean halves it: its count and its sum at the same epsilon
+        else:  # pure epsilon: half for the median, half for the mean
+            median_eps = mean_eps = amount / 2
         mgp = queries.noisy_percentiles(
             scored,
             keys,
             "sgp_floor",
             Bins(assessment.SGP_EDGES),
             [0.5],
-            half,
+            median_eps,
             seed=privacy.seed_for(seed, 1),
             max_rows_per_student=GROWTH_ROWS_PER_STUDENT,
         )
@@ -413,7 +427,7 @@ def _growth_table(level: str) -> Builder:
             "residual",
             -3 * sigma,
             3 * sigma,
-            half,
+            mean_eps,
             seed=privacy.seed_for(seed, 2),
             max_rows_per_student=GROWTH_ROWS_PER_STUDENT,
         )
@@ -440,14 +454,16 @@ def _growth_table(level: str) -> Builder:
             flag_reason=eb_reason,
         )
         out = pd.concat([long_mgp, long_va, long_eb], ignore_index=True)
-        out["epsilon"] = epsilon
+        out["epsilon"] = amount if ctx.accounting == "epsilon" else 0.0  # under zCDP the manifest's rho
         return out
 
     return build
 
 
-def _growth_model(ctx: BuildContext, epsilon: float, seed: privacy.Seed) -> pd.DataFrame:
-    return assessment.dp_growth_model(ctx.growth_pairs, epsilon, GROWTH_MODEL_PAIRS, seed, _scales(ctx))
+def _growth_model(ctx: BuildContext, amount: float, seed: privacy.Seed) -> pd.DataFrame:
+    return assessment.dp_growth_model(
+        ctx.growth_pairs, amount, GROWTH_MODEL_PAIRS, seed, _scales(ctx), accounting=ctx.accounting
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -861,7 +877,8 @@ TABLES: tuple[TableSpec, ...] = (
         "Count, sum and sum of squares of score gains (clamped to +/-12% of the scale width, scaled to [-1, 1]) "
         "per cell; "
         "the conditional growth model is fitted from them.",
-        "geometric count and Snapping sums (diffprivlib), epsilon split in three",
+        "geometric count and Snapping sums (diffprivlib) in three equal parts: rho / 3 each, at epsilon "
+        "sqrt(2 rho / 3), on a zCDP lineage; epsilon / 3 each on a pure-epsilon one",
         f"{GROWTH_MODEL_PAIRS} score pairs per student",
         _growth_model,
         bounds={
@@ -869,27 +886,30 @@ TABLES: tuple[TableSpec, ...] = (
             "prior_bands": assessment.N_PRIOR_BANDS,
             "score_scales": "declared per subject and grade in the dataset's extract.json (default 200-700)",
         },
+        cost="composed",
     ),
     TableSpec(
         "growth_by_school",
         "Growth by school and subject: median growth percentile and value-added",
         "MGP (noisy median of growth percentiles) and mean residual gain in scale points, raw and "
         "empirical-Bayes shrunk.",
-        "PSEO median (half the epsilon) and Snapping mean (half)",
+        _GROWTH_MECHANISM,
         f"{GROWTH_ROWS_PER_STUDENT} score pairs per student",
         _growth_table("school_id"),
         bounds={"residual_points": "+/- 3 model sigma"},
         depends_on=("growth_model",),
+        cost="composed",
     ),
     TableSpec(
         "growth_by_district",
         "Growth by district and subject: median growth percentile and value-added",
         "As by school, at the district level.",
-        "PSEO median (half the epsilon) and Snapping mean (half)",
+        _GROWTH_MECHANISM,
         f"{GROWTH_ROWS_PER_STUDENT} score pairs per student",
         _growth_table("district_id"),
         bounds={"residual_points": "+/- 3 model sigma"},
         depends_on=("growth_model",),
+        cost="composed",
     ),
     # --- College-going
     TableSpec(
@@ -1118,6 +1138,10 @@ PREVIEW_CELL = (50.0, 0.87)
 PREVIEW_COUNT_CELL = (100.0, 0.5)
 
 
+#: The pure parts each 'composed' table splits its rho into (the preview shows each part's epsilon).
+_PURE_PARTS = {"growth_model": 3, "growth_by_school": GROWTH_TABLE_PARTS, "growth_by_district": GROWTH_TABLE_PARTS}
+
+
 def default_design(total_rho: float, graduation_share: float = GRADUATION_RHO_SHARE) -> Any:
     """The default zCDP design: a :class:`analytics.estimation.design.Design` over every paid-for measurement.
 
@@ -1139,7 +1163,8 @@ def default_design(total_rho: float, graduation_share: float = GRADUATION_RHO_SH
     if not 0 < graduation_share < 1:
         raise ValueError("the graduation share of the total must be strictly between 0 and 1")
     levels = sum(GRADUATION_LEVEL_SHARES.values())
-    pure = {n: s for n, s in EPSILON_SHARES.items() if TABLES_BY_NAME[n].cost in ("epsilon", "counts") and s > 0}
+    paid = ("epsilon", "counts", "composed")
+    pure = {n: s for n, s in EPSILON_SHARES.items() if TABLES_BY_NAME[n].cost in paid and s > 0}
     pure_total = sum(pure.values())
     n_ref, p_ref = PREVIEW_CELL
     goals = [
@@ -1163,7 +1188,7 @@ def default_design(total_rho: float, graduation_share: float = GRADUATION_RHO_SH
             **(
                 {"reference_n": count_n, "reference_rate": count_rate, "categories": 2}
                 if TABLES_BY_NAME[n].cost == "counts"
-                else {"pure_epsilon": True}
+                else {"pure_parts": _PURE_PARTS.get(n, 1)}
             ),
         )
         for n, s in pure.items()
@@ -1232,7 +1257,7 @@ def plan_release(total_epsilon: float, accounting: str = "zcdp", delta: float = 
     for n in names:
         if n in rho_of:
             rhos[n] = rho_of[n]
-            if TABLES_BY_NAME[n].cost == "counts":  # discrete Gaussian: the builder takes rho
+            if TABLES_BY_NAME[n].cost in ("counts", "composed"):  # the builder takes rho (Gaussian or parts)
                 amounts[n] = rho_of[n]
             else:
                 epsilons[n] = amounts[n] = round(math.sqrt(2 * rho_of[n]), 12)

@@ -139,8 +139,9 @@ def table_queries(split: dict[str, float], plan: ReleasePlan | None = None) -> d
         if spec.cost == "levels" and plan is not None:
             q["accounting"] = plan.accounting
             q["levels"] = plan.levels
-        if spec.cost == "counts" and plan is not None:  # the same amount buys other noise on the two accountings
+        if spec.cost in ("counts", "composed") and plan is not None:  # the amount buys other noise per accounting
             q["accounting"] = plan.accounting
+        if spec.cost == "counts" and plan is not None:
             q["rows_per_student"] = spec.rows_per_student
             q["rows_per_bin"] = spec.rows_per_bin
         out[spec.name] = q
@@ -275,7 +276,7 @@ def build_release(
 
     def charge_args(name: str) -> dict[str, float]:
         """What the ledger is told a table costs: a Gaussian measurement carries its rho."""
-        if TABLES_BY_NAME[name].cost in ("levels", "counts") and plan.accounting == "zcdp":
+        if TABLES_BY_NAME[name].cost in ("levels", "counts", "composed") and plan.accounting == "zcdp":
             return {"epsilon": accounting.rho_to_epsilon(plan.rhos[name], plan.delta), "rho": plan.rhos[name]}
         return {"epsilon": split[name]}
 

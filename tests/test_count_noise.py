@@ -132,11 +132,12 @@ def test_count_tables_declare_their_bounds_and_the_design_keeps_each_tables_shar
         stated = int(t.contribution_bound.split()[0])
         assert stated == k, f"{t.name}: the contribution bound in words says {stated}, the histogram keeps {k}"
     plan = catalog.plan_release(6.55)
-    share = {n: s for n, s in catalog.EPSILON_SHARES.items() if catalog.TABLES_BY_NAME[n].cost in ("counts", "epsilon")}
+    paid = ("counts", "epsilon", "composed")
+    share = {n: s for n, s in catalog.EPSILON_SHARES.items() if catalog.TABLES_BY_NAME[n].cost in paid}
     rest = plan.total_rho * (1 - catalog.GRADUATION_RHO_SHARE)
     for n, s in share.items():  # every non-graduation table's rho is its share, whatever its sensitivity
         assert plan.rhos[n] == pytest.approx(rest * s / sum(share.values()), rel=1e-9)
-        if catalog.TABLES_BY_NAME[n].cost == "counts":
+        if catalog.TABLES_BY_NAME[n].cost in ("counts", "composed"):
             assert plan.amounts[n] == plan.rhos[n] and plan.epsilons[n] == 0.0
 
 
@@ -304,3 +305,41 @@ def test_the_subgroup_shortcut_and_the_walk_up_never_undercount_a_students_rows(
     assert exact._most_rows_upstream(repeated, "student_key") == 8
     counted = exact.histogram(repeated, {"cell": [1]}, "ok", [True, False], 1)["n"].tolist()
     assert counted == [2, 0]  # one row each, as the bound of 1 says
+
+
+def test_growth_tables_split_their_rho_into_parts_that_add_up_in_zcdp(built, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """A growth table's pure parts (median histogram; mean's count and sum; the model's count and two sums)
+    each run at sqrt(2 rho / 3) on a zCDP lineage: three parts of rho / 3 add up to the rho charged (they
+    ran at epsilon / 2, / 4 and / 3 of epsilon = sqrt(2 rho), using a third to a half of it)."""
+    from analytics.metrics import assessment
+    from analytics.validate import load_dataset
+
+    seen: dict[str, list[float]] = {"median": [], "mean": []}
+    real_pct, real_mean = queries.noisy_percentiles, queries.noisy_mean
+
+    def pct(rows, domains, value, bins, quantiles, epsilon, **kw):  # type: ignore[no-untyped-def]
+        seen["median"].append(epsilon)
+        return real_pct(rows, domains, value, bins, quantiles, epsilon, **kw)
+
+    def mean(rows, domains, value, lower, upper, epsilon, **kw):  # type: ignore[no-untyped-def]
+        seen["mean"].append(epsilon)
+        return real_mean(rows, domains, value, lower, upper, epsilon, **kw)
+
+    monkeypatch.setattr(queries, "noisy_percentiles", pct)
+    monkeypatch.setattr(queries, "noisy_mean", mean)
+    plan = catalog.plan_release(6.55)
+    for name in ("growth_model", "growth_by_school", "growth_by_district"):
+        spec = catalog.TABLES_BY_NAME[name]
+        assert spec.cost == "composed" and plan.amounts[name] == plan.rhos[name] and plan.epsilons[name] == 0.0
+    data, _ledger, _result = built
+    with catalog.BuildContext(load_dataset(data).source, "zcdp", plan.levels) as ctx:
+        model = catalog.TABLES_BY_NAME["growth_model"].build(ctx, plan.amounts["growth_model"], 1)
+        ctx.published["growth_model"] = model
+        catalog.TABLES_BY_NAME["growth_by_district"].build(ctx, plan.amounts["growth_by_district"], 2)
+    part_model = math.sqrt(2 * plan.rhos["growth_model"] / 3)
+    assert model["sum_noise_scale"].iloc[0] == pytest.approx(catalog.GROWTH_MODEL_PAIRS / part_model)
+    assert (model["epsilon"] == 0.0).all()
+    part = math.sqrt(2 * plan.rhos["growth_by_district"] / 3)
+    assert seen["median"] == [pytest.approx(part)] and seen["mean"] == [pytest.approx(2 * part)]  # halved inside
+    assert 3 * part**2 / 2 == pytest.approx(plan.rhos["growth_by_district"])
+    assert assessment._part_epsilon(0.3, 3, "epsilon") == pytest.approx(0.1)

@@ -92,8 +92,9 @@ class TableGoal:
     ``l2_sensitivity`` is the L2 change of the table when one student is added or removed
     (1 for a histogram of one row per student; sqrt(r) for r rows in distinct cells).
     ``reference`` describes the cell a rate target refers to (for previews).
-    ``pure_epsilon``: the table runs a pure epsilon-DP mechanism at epsilon = sqrt(2 rho)
-    (charged its rho; Bun & Steinke 2016, Prop. 1.4), so it has no Gaussian sigma to preview.
+    ``pure_parts``: 0 for a Gaussian table; n >= 1 for a table of n pure epsilon-DP parts
+    composed in zCDP, each at epsilon = sqrt(2 rho / n) (each charged rho / n; Bun & Steinke
+    2016, Prop. 1.4), which has no Gaussian sigma to preview.
     """
 
     name: str
@@ -103,7 +104,7 @@ class TableGoal:
     reference_n: float | None = None
     reference_rate: float | None = None
     categories: int | None = None
-    pure_epsilon: bool = False
+    pure_parts: int = 0
 
     def __post_init__(self) -> None:
         if (self.target_moe is None) == (self.weight is None):
@@ -178,16 +179,16 @@ class Design:
         """Expected margins per table: name, rho, share, epsilon, sigma, count_moe95 (exact), target_moe, rate_moe95.
 
         ``rate_moe95`` is the delta-method margin at the goal's reference cell (NaN without one).
-        A pure-epsilon goal has its ``epsilon`` (sqrt(2 rho)) and NaN for the Gaussian columns;
-        a Gaussian one has NaN ``epsilon``.
+        A goal of pure parts has the ``epsilon`` of each part (sqrt(2 rho / parts)) and NaN for the
+        Gaussian columns; a Gaussian one has NaN ``epsilon``.
         """
         rows = []
         total = self.total_rho
         for goal, rho in zip(self.goals, self.rho, strict=True):
-            sigma = np.nan if goal.pure_epsilon else noise.discrete_gaussian_scale(rho, goal.l2_sensitivity)
+            sigma = np.nan if goal.pure_parts else noise.discrete_gaussian_scale(rho, goal.l2_sensitivity)
             rate_moe = (
                 float(expected_rate_moe(sigma, goal.reference_n, goal.reference_rate, goal.categories or 2))
-                if goal.reference_n is not None and goal.reference_rate is not None and not goal.pure_epsilon
+                if goal.reference_n is not None and goal.reference_rate is not None and not goal.pure_parts
                 else np.nan
             )
             rows.append(
@@ -195,9 +196,9 @@ class Design:
                     "table": goal.name,
                     "rho": rho,
                     "share": rho / total,
-                    "epsilon": math.sqrt(2 * rho) if goal.pure_epsilon else np.nan,
+                    "epsilon": math.sqrt(2 * rho / goal.pure_parts) if goal.pure_parts else np.nan,
                     "sigma": sigma,
-                    "count_moe95": np.nan if goal.pure_epsilon else noise.discrete_gaussian_moe(sigma),
+                    "count_moe95": np.nan if goal.pure_parts else noise.discrete_gaussian_moe(sigma),
                     "target_moe": np.nan if goal.target_moe is None else goal.target_moe,
                     "rate_moe95": rate_moe,
                 }

@@ -31,6 +31,7 @@ tested grades loses tests (the remaining bias, measured in docs/metrics.md).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -189,6 +190,7 @@ def dp_growth_model(
     max_pairs_per_student: int,
     seed: privacy.Seed = None,
     scales: dict[tuple[int, str], TransitionScale] | None = None,
+    accounting: str = "epsilon",
 ) -> pd.DataFrame:
     """The noisy conditional growth model: gain statistics per (grade, subject, prior band).
 
@@ -196,9 +198,13 @@ def dp_growth_model(
     a student contributes at most ``max_pairs_per_student`` pairs. Gains are
     clamped to +/- the transition's gain bound (:func:`transition_scales`) and
     scaled to [-1, 1], so each statistic's sensitivity is the pair bound.
-    ``epsilon`` is split evenly over the three statistics (count by the
-    geometric mechanism, sums by Snapping). Result: one row per cell with noisy
-    n, sum_gain, sum_gain_sq (scaled units).
+    The three statistics (count by the geometric mechanism, sums by Snapping) share the
+    budget evenly: with ``accounting='epsilon'`` each runs at epsilon / 3 (pure epsilon adds
+    up); with ``'zcdp'`` the budget is rho and each runs at sqrt(2 rho / 3), costing rho / 3
+    (Bun & Steinke 2016, Prop. 1.4; zCDP adds up), sqrt(3) times the epsilon of the pure split.
+    Result: one row per cell with noisy n, sum_gain, sum_gain_sq (scaled units), their
+    margins, ``sum_noise_scale`` (the sums' noise scale, which :func:`fit_models` reads) and
+    ``epsilon`` (the table's pure epsilon; 0 on a zCDP lineage, where its rho is recorded).
     """
     scales = scales or transition_scales()
     t = as_relation(pairs).select("student_key", "school_year", "grade", "subject", "scale_score", "prior_score")
@@ -216,7 +222,8 @@ def dp_growth_model(
     }
     sums = exact.on_domain(exact.aggregate(stats), keys, list(STATISTICS))
     cells = sums[list(keys)]
-    eps = epsilon / len(STATISTICS)
+    parts = len(STATISTICS)
+    eps = _part_epsilon(epsilon, parts, accounting)
     k = max_pairs_per_student
     out = cells.copy()
     out["n"] = privacy.geometric_noise_counts(sums["n"].astype(int).to_numpy(), eps, k, privacy.seed_for(seed, 0))
@@ -225,21 +232,45 @@ def dp_growth_model(
             sums[name].to_numpy(float), eps, float(k), -1e7, 1e7, privacy.seed_for(seed, i)
         )
     sum_moe = privacy.snapping_moe95(eps, float(k), -1e7, 1e7)
-    min_pairs = _min_pairs(epsilon, k)
+    min_pairs = MIN_PAIRS_SCALES * k / eps
     small = out["n"] < min_pairs
     return out.assign(
         n_moe95=privacy.geometric_moe95(eps, k),
         sum_gain_moe95=sum_moe,
         sum_gain_sq_moe95=sum_moe,
-        epsilon=epsilon,
+        sum_noise_scale=k / eps,
+        epsilon=epsilon if accounting == "epsilon" else 0.0,
         flag=np.where(small, "rough", "reliable"),
         flag_reason=np.where(small, "band too small for its own mean gain: the model uses the grade's pooled gain", ""),
     )
 
 
-def _min_pairs(epsilon: float, max_pairs_per_student: int) -> float:
-    """Pairs a band needs (20 times the noise scale of its sums) to use its own mean gain."""
-    return 20 * max_pairs_per_student * len(STATISTICS) / epsilon
+#: A band uses its own mean gain when it holds this many times the noise scale of its sums.
+MIN_PAIRS_SCALES = 20
+
+
+def _part_epsilon(budget: float, parts: int, accounting: str) -> float:
+    """The pure epsilon of each of ``parts`` equal parts of a table's ``budget`` (epsilon, or rho under zCDP).
+
+    >>> round(_part_epsilon(0.3, 3, "epsilon"), 3), round(_part_epsilon(0.045, 3, "zcdp"), 3)
+    (0.1, 0.173)
+    """
+    if accounting == "epsilon":
+        return budget / parts
+    if accounting == "zcdp":
+        return math.sqrt(2 * budget / parts)
+    raise ValueError(f"accounting must be 'epsilon' or 'zcdp', not {accounting!r}")
+
+
+def _min_pairs(noisy_stats: pd.DataFrame, max_pairs_per_student: int) -> float:
+    """Pairs a band needs (:data:`MIN_PAIRS_SCALES` times the noise scale of its sums) to use its own mean gain.
+
+    A model table written before it recorded ``sum_noise_scale`` ran its sums at epsilon / 3.
+    """
+    if "sum_noise_scale" in noisy_stats.columns:
+        return MIN_PAIRS_SCALES * float(noisy_stats["sum_noise_scale"].iloc[0])
+    epsilon = float(noisy_stats["epsilon"].iloc[0])
+    return MIN_PAIRS_SCALES * max_pairs_per_student * len(STATISTICS) / epsilon
 
 
 @dataclass(frozen=True)
@@ -266,7 +297,7 @@ def fit_models(
     pooled mean. The spread is the pooled within-band standard deviation.
     """
     scales = scales or transition_scales()
-    min_pairs = _min_pairs(float(noisy_stats["epsilon"].iloc[0]), max_pairs_per_student)
+    min_pairs = _min_pairs(noisy_stats, max_pairs_per_student)
     models = []
     for (grade, subject), cell in noisy_stats.groupby(["grade", "subject"], sort=True):
         scale = scales[(int(grade), str(subject))]

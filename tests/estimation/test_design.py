@@ -86,13 +86,13 @@ def test_refusals() -> None:
 
 
 def test_preview_tells_pure_epsilon_tables_from_gaussian_count_tables() -> None:
-    """Growth tables run pure epsilon (no sigma to show); count tables preview a rate at 100 rows and 50%."""
+    """Growth tables run pure parts (each part's epsilon, no sigma); count tables preview a rate at 100 rows, 50%."""
     from analytics import catalog, privacy
 
     d = catalog.default_design(0.462)
     p = d.preview().set_index("table")
     growth = p.loc["growth_model"]
-    assert growth["epsilon"] == pytest.approx(math.sqrt(2 * growth["rho"]))
+    assert growth["epsilon"] == pytest.approx(math.sqrt(2 * growth["rho"] / 3))  # three parts of rho / 3
     assert math.isnan(growth["sigma"]) and math.isnan(growth["rate_moe95"])
     ssn = p.loc["ssn_collection_by_district"]
     assert math.isnan(ssn["epsilon"])
