@@ -74,6 +74,8 @@ def main() -> None:
             eps = f"epsilon {info['epsilon']:g}"
             if "noise" in info:  # a count table: its noise and the rho it costs
                 eps = f"rho {info.get('rho', 0.0):.3g} ({info['noise']['kind']}, sd {info['noise']['scale']:.1f})"
+            elif not info["epsilon"] and info.get("rho"):  # pure parts composed in zCDP (growth)
+                eps = f"rho {info['rho']:.3g} (pure parts composed in zCDP)"
             if info.get("derived_from"):  # graduation: post-processing of the measurements, which carry the cost
                 source = release.manifest["tables"][info["derived_from"][0]]
                 eps = f"from {info['derived_from'][0]} (rho {source.get('rho', 0.0):.3g})"
