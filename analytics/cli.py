@@ -392,7 +392,8 @@ def _design(args: argparse.Namespace) -> int:
         plan = catalog.plan_release(float(args.show_tables), "zcdp")
         assert plan.design is not None
         print(f"\nDesign at epsilon {args.show_tables:g} (rho {plan.total_rho:.4f}); rate_moe95 at 50 students and 87% "
-              "for graduation levels, 100 rows and 50% for count tables; growth tables are pure epsilon:")  # fmt: skip
+              "for graduation levels, 100 rows and 50% for count tables; for growth tables, epsilon is that of each of "
+              "their pure parts (pure_parts):")  # fmt: skip
         print(plan.design.preview().to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print("Graduation margins are direct (school and district levels of a one-school district, rate 87%); "
           "model-based figures are narrower where districts are alike. The one-row count table with the most rho "

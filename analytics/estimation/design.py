@@ -176,7 +176,8 @@ class Design:
         raise ValueError(f"design: no table {name!r}")
 
     def preview(self) -> pd.DataFrame:
-        """Expected margins per table: name, rho, share, epsilon, sigma, count_moe95 (exact), target_moe, rate_moe95.
+        """Expected margins per table: name, rho, share, pure_parts, epsilon (of each part), sigma, count_moe95
+        (exact), target_moe, rate_moe95.
 
         ``rate_moe95`` is the delta-method margin at the goal's reference cell (NaN without one).
         A goal of pure parts has the ``epsilon`` of each part (sqrt(2 rho / parts)) and NaN for the
@@ -196,6 +197,7 @@ class Design:
                     "table": goal.name,
                     "rho": rho,
                     "share": rho / total,
+                    "pure_parts": goal.pure_parts,
                     "epsilon": math.sqrt(2 * rho / goal.pure_parts) if goal.pure_parts else np.nan,
                     "sigma": sigma,
                     "count_moe95": np.nan if goal.pure_parts else noise.discrete_gaussian_moe(sigma),

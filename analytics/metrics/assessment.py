@@ -270,6 +270,8 @@ def _min_pairs(noisy_stats: pd.DataFrame, max_pairs_per_student: int) -> float:
     if "sum_noise_scale" in noisy_stats.columns:
         return MIN_PAIRS_SCALES * float(noisy_stats["sum_noise_scale"].iloc[0])
     epsilon = float(noisy_stats["epsilon"].iloc[0])
+    if not epsilon > 0:
+        raise ValueError("growth model: the table states neither its sums' noise scale nor a pure epsilon to derive it")
     return MIN_PAIRS_SCALES * max_pairs_per_student * len(STATISTICS) / epsilon
 
 
