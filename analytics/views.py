@@ -448,6 +448,7 @@ def reading_dots(
     Counts the units whose whole interval lies above or below ``reference`` (a
     difference larger than the noise), those that cannot be told from it, and the
     unreliable ones; without a reference it gives the range of the reliable figures.
+    A rate of exactly 0% or 100% (a floored noisy count) is never counted as clearly different.
 
     >>> d = pd.DataFrame({"value": [0.2, 0.5, 0.9, 0.6], "value_moe95": [0.05, 0.3, 0.05, 0.05],
     ...                   "flag": ["reliable", "unreliable", "reliable", "reliable"]})
@@ -467,7 +468,10 @@ def reading_dots(
         return f"No {unit_words} has a figure for {what}."
     if reference is not None and not pd.isna(reference):
         lo, hi = clip_interval(shown["value"], shown["value_moe95"], 0.0 if rate else None, 1.0 if rate else None)
-        above, below = int((lo > reference).sum()), int((hi < reference).sum())
+        # a rate shown as exactly 0% or 100% is a floored noisy count (privacy.reliability), not an estimate
+        # whose interval can be read: it is never "clearly" above or below anything
+        comparable = ~shown["value"].isin([0.0, 1.0]).to_numpy() if rate else np.ones(n, dtype=bool)
+        above, below = int(((lo > reference) & comparable).sum()), int(((hi < reference) & comparable).sum())
         same = n - above - below
         return (
             f"Of {n} {unit_words} with a figure, {above} {'has' if above == 1 else 'have'} {what} clearly above "

@@ -343,3 +343,13 @@ def test_growth_tables_split_their_rho_into_parts_that_add_up_in_zcdp(built, mon
     assert seen["median"] == [pytest.approx(part)] and seen["mean"] == [pytest.approx(2 * part)]  # halved inside
     assert 3 * part**2 / 2 == pytest.approx(plan.rhos["growth_by_district"])
     assert assessment._part_epsilon(0.3, 3, "epsilon") == pytest.approx(0.1)
+
+
+def test_a_floored_rate_is_never_read_as_clearly_below_the_state() -> None:
+    """Attacker's wording finding: the district sentence counted a 0% (a floored noisy count) as clearly below."""
+    from analytics import views
+
+    d = pd.DataFrame({"value": [0.0, 0.02, 0.3], "value_moe95": [0.05, 0.01, 0.05],
+                      "flag": ["unreliable", "reliable", "reliable"]})  # fmt: skip
+    sentence = views.reading_dots(d, "the opt-out rate", "districts", True, reference=0.1)
+    assert "1 has the opt-out rate clearly above" in sentence and ", 1 clearly below, 1 cannot be told" in sentence
