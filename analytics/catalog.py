@@ -134,6 +134,8 @@ class TableSpec:
     #: follow the design (Gaussian under zCDP); 'none': post-processing of published tables, which
     #: costs nothing and is not put to the ledger.
     cost: str = "epsilon"
+    #: A 'composed' table's number of equal pure-epsilon parts (what the design preview splits its rho into).
+    pure_parts: int = 0
 
     def __post_init__(self) -> None:
         if getattr(self.build, "rows_per_student", None) is not None:  # built by counts_builder
@@ -358,7 +360,7 @@ _GROWTH_MECHANISM = (
     "PSEO median and Snapping mean (its count geometric): on a zCDP lineage three equal parts, rho / 3 each at "
     "epsilon sqrt(2 rho / 3); on a pure-epsilon one half the epsilon for the median and half for the mean"
 )
-_GEOMETRIC = (
+_HISTOGRAM = (
     "discrete Gaussian on a zCDP lineage, two-sided geometric on a pure-epsilon one (OpenDP exact samplers), "
     "one histogram over the cells x categories; each student's rows bounded in all and per cell as stated"
 )
@@ -399,7 +401,7 @@ def _growth_table(level: str) -> Builder:
         ids = ctx.growth_schools if level == "school_id" else ctx.lists.district_ids
         keys: dict[str, list[object]] = {level: list(ids), "subject": list(schema.SUBJECTS)}
         if ctx.accounting == "zcdp":  # rho in three equal parts, each pure at sqrt(2 rho / 3) (zCDP adds up)
-            median_eps = assessment._part_epsilon(amount, GROWTH_TABLE_PARTS, "zcdp")
+            median_eps = assessment.part_epsilon(amount, GROWTH_TABLE_PARTS, "zcdp")
             mean_eps = 2 * median_eps  # noisy_mean halves it: its count and its sum at the same epsilon
         else:  # pure epsilon: half for the median, half for the mean
             median_eps = mean_eps = amount / 2
@@ -669,7 +671,7 @@ TABLES: tuple[TableSpec, ...] = (
         "ssn_collection_by_district",
         "SSN collection by district, all school years",
         "Families asked for the SSN and those who declined, by the district that asked.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         _ONE + " (each family is asked once)",
         _ssn_optout({"district_id": _districts}),
     ),
@@ -677,7 +679,7 @@ TABLES: tuple[TableSpec, ...] = (
         "ssn_collection_by_district_year",
         "SSN collection by district and school year",
         "As by district, split by school year of asking (2011 = 2010-11, the first year Maine asked).",
-        _GEOMETRIC,
+        _HISTOGRAM,
         _ONE,
         _ssn_optout({"district_id": _districts, "school_year": _SSN_YEARS}),
     ),
@@ -685,7 +687,7 @@ TABLES: tuple[TableSpec, ...] = (
         "ssn_collection_by_year",
         "SSN collection statewide, by school year",
         "Statewide families asked and declining, by school year of asking; its own query, not a sum of district cells.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         _ONE,
         _ssn_optout({"school_year": _SSN_YEARS}),
     ),
@@ -694,7 +696,7 @@ TABLES: tuple[TableSpec, ...] = (
         "Linkage: SSN provided and found in wage records, by district and cohort",
         "Share of the adjusted cohort whose SSN was provided (coverage) and share found in Maine wage "
         "records in any quarter (match rate).",
-        _GEOMETRIC,
+        _HISTOGRAM,
         _ONE,
         rate_table(
             lambda c: c.match,
@@ -782,7 +784,7 @@ TABLES: tuple[TableSpec, ...] = (
         "graduation_by_subgroup",
         "Adjusted cohort graduation rate by subgroup and cohort",
         "Statewide, for each subgroup of the five families.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         f"{subgroups.ROWS_PER_STUDENT} rows per student (one per subgroup family)",
         rate_table(
             _grad_rows,
@@ -798,7 +800,7 @@ TABLES: tuple[TableSpec, ...] = (
         "proficiency_by_year",
         "Proficiency rate statewide by school year and subject",
         "Share of tests at achievement level 3 or 4, all tested grades of the year.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         f"{_TESTS_PER_STUDENT} tests per student (grades 3-8 and 11, two subjects, two repeated grades)",
         rate_table(
             _test_rows,
@@ -812,7 +814,7 @@ TABLES: tuple[TableSpec, ...] = (
         "proficiency_by_grade",
         "Proficiency rate statewide by grade and subject, all years",
         "Share of tests at achievement level 3 or 4.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         f"{_TESTS_PER_STUDENT} tests per student, at most {_TESTS_PER_GRADE} in one grade and subject",
         rate_table(
             _test_rows,
@@ -827,7 +829,7 @@ TABLES: tuple[TableSpec, ...] = (
         "proficiency_by_district",
         "Proficiency rate by district and subject, all years",
         "Tests of all years and grades, attributed to the district enrolled in that year.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         f"{_TESTS_PER_STUDENT} tests per student, at most {_TESTS_PER_SUBJECT} in one district and subject",
         rate_table(
             _test_rows,
@@ -842,7 +844,7 @@ TABLES: tuple[TableSpec, ...] = (
         "proficiency_by_school",
         "Proficiency rate by school and subject, all years",
         "Tests of all years and grades, attributed to the school enrolled in that year.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         f"{_TESTS_PER_STUDENT} tests per student, at most {_TESTS_PER_SUBJECT} in one school and subject",
         rate_table(
             _test_rows,
@@ -857,7 +859,7 @@ TABLES: tuple[TableSpec, ...] = (
         "proficiency_by_subgroup",
         "Proficiency rate by subgroup and subject, all years",
         "Statewide.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         f"{_TESTS_PER_STUDENT * subgroups.ROWS_PER_STUDENT} rows per student (18 tests in each of 5 subgroup "
         f"families), at most {_TESTS_PER_SUBJECT} in one subgroup and subject",
         rate_table(
@@ -887,6 +889,7 @@ TABLES: tuple[TableSpec, ...] = (
             "score_scales": "declared per subject and grade in the dataset's extract.json (default 200-700)",
         },
         cost="composed",
+        pure_parts=len(assessment.STATISTICS),
     ),
     TableSpec(
         "growth_by_school",
@@ -899,6 +902,7 @@ TABLES: tuple[TableSpec, ...] = (
         bounds={"residual_points": "+/- 3 model sigma"},
         depends_on=("growth_model",),
         cost="composed",
+        pure_parts=GROWTH_TABLE_PARTS,
     ),
     TableSpec(
         "growth_by_district",
@@ -910,13 +914,14 @@ TABLES: tuple[TableSpec, ...] = (
         bounds={"residual_points": "+/- 3 model sigma"},
         depends_on=("growth_model",),
         cost="composed",
+        pure_parts=GROWTH_TABLE_PARTS,
     ),
     # --- College-going
     TableSpec(
         "college_by_cohort",
         "College-going of graduates, statewide by cohort",
         "Enrolled by October 31 and within 16 months of graduation, by level and place; persistence.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         _ONE,
         rate_table(_college, {"cohort": _COHORTS}, postsecondary.COLLEGE_CATEGORIES, postsecondary.COLLEGE_MEASURES),
     ),
@@ -924,7 +929,7 @@ TABLES: tuple[TableSpec, ...] = (
         "college_by_district",
         "College-going of graduates by district, all cohorts",
         "As statewide, for each district's graduates.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         _ONE,
         rate_table(
             _college, {"district_id": _districts}, postsecondary.COLLEGE_CATEGORIES, postsecondary.COLLEGE_MEASURES
@@ -934,7 +939,7 @@ TABLES: tuple[TableSpec, ...] = (
         "college_by_subgroup",
         "College-going of graduates by subgroup, all cohorts",
         "Statewide.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         f"{subgroups.ROWS_PER_STUDENT} rows per student",
         rate_table(
             _college,
@@ -950,7 +955,7 @@ TABLES: tuple[TableSpec, ...] = (
         "workforce_by_cohort",
         "Employment 1, 3 and 5 years after expected graduation, by cohort",
         "Employment among matched students, coverage, and bounds over all students.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         f"{_YEARS3} rows per student (one per years-out)",
         rate_table(
             _work,
@@ -964,7 +969,7 @@ TABLES: tuple[TableSpec, ...] = (
         "workforce_by_district",
         "Employment by district and years out, all cohorts",
         "As by cohort, for each district's cohort members.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         f"{_YEARS3} rows per student",
         rate_table(
             _work,
@@ -978,7 +983,7 @@ TABLES: tuple[TableSpec, ...] = (
         "workforce_by_subgroup",
         "Employment by subgroup and years out, all cohorts",
         "Statewide.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         f"{_YEARS3 * subgroups.ROWS_PER_STUDENT} rows per student",
         rate_table(
             _work,
@@ -993,7 +998,7 @@ TABLES: tuple[TableSpec, ...] = (
         "workforce_by_path",
         "Employment by postsecondary path and years out, all cohorts",
         "Path: 4-year, 2-year or no enrolment within 16 months of expected graduation.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         f"{_YEARS3} rows per student",
         rate_table(
             _work,
@@ -1072,7 +1077,7 @@ TABLES: tuple[TableSpec, ...] = (
         "industry_by_years_out",
         "Industry mix of the employed, by years out, all cohorts",
         "Share of the employed whose main employer in the year is in each NAICS sector.",
-        _GEOMETRIC,
+        _HISTOGRAM,
         f"{_YEARS3} rows per student",
         rate_table(
             _sector_rows,
@@ -1138,10 +1143,6 @@ PREVIEW_CELL = (50.0, 0.87)
 PREVIEW_COUNT_CELL = (100.0, 0.5)
 
 
-#: The pure parts each 'composed' table splits its rho into (the preview shows each part's epsilon).
-_PURE_PARTS = {"growth_model": 3, "growth_by_school": GROWTH_TABLE_PARTS, "growth_by_district": GROWTH_TABLE_PARTS}
-
-
 def default_design(total_rho: float, graduation_share: float = GRADUATION_RHO_SHARE) -> Any:
     """The default zCDP design: a :class:`analytics.estimation.design.Design` over every paid-for measurement.
 
@@ -1188,7 +1189,7 @@ def default_design(total_rho: float, graduation_share: float = GRADUATION_RHO_SH
             **(
                 {"reference_n": count_n, "reference_rate": count_rate, "categories": 2}
                 if TABLES_BY_NAME[n].cost == "counts"
-                else {"pure_parts": _PURE_PARTS.get(n, 1)}
+                else {"pure_parts": TABLES_BY_NAME[n].pure_parts or 1}
             ),
         )
         for n, s in pure.items()

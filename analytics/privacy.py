@@ -274,17 +274,14 @@ def snapping_moe95(epsilon: float, sensitivity: float, lower: float, upper: floa
     return hi_t * sensitivity
 
 
-@functools.lru_cache(maxsize=64)
 def noise_bank(epsilon: float, sensitivity: int, draws: int, seed: int) -> np.ndarray:
     """Seeded draws of the geometric mechanism's noise distribution, for the bootstrap of margins.
 
-    Cached and read-only: the bank only estimates margins of error from
-    published values, it never touches data, so its seeded (non-private) draws are fine.
+    The bank of :meth:`CountNoise.bank` for the discrete Laplace of ``epsilon`` and L1
+    ``sensitivity``: cached and read-only; it only estimates margins of error from published
+    values, it never touches data, so its seeded (non-private) draws are fine.
     """
-    bank = noise.add_discrete_laplace(np.zeros(draws, dtype=np.int64), float(sensitivity) / float(epsilon),
-                                      rng=noise.TestRng(int(seed)))  # fmt: skip
-    bank.flags.writeable = False
-    return bank
+    return CountNoise.laplace(epsilon, sensitivity).bank(draws, seed)
 
 
 @functools.lru_cache(maxsize=64)
@@ -311,12 +308,6 @@ def _summed_bank(kind: str, scale: float, cells: int, draws: int, seed: int) -> 
     sums = bank[idx].sum(axis=1)
     sums.flags.writeable = False
     return sums
-
-
-def summed_noise_bank(epsilon: CountNoise | float, sensitivity: int, cells: int, draws: int, seed: int) -> np.ndarray:
-    """Draws of the noise of a sum of ``cells`` counts noised by ``epsilon`` (a :class:`CountNoise`, or
-    the discrete Laplace of that pure epsilon and L1 ``sensitivity``); see :meth:`CountNoise.summed_bank`."""
-    return as_count_noise(epsilon, sensitivity).summed_bank(cells, draws, seed)
 
 
 def summed_count_moe95(

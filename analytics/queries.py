@@ -92,7 +92,6 @@ class NoisyHistogram:
     noisy: np.ndarray  # (cells, categories)
     mechanism: privacy.CountNoise
     epsilon: float  # the pure epsilon of a discrete Laplace histogram; 0 for a discrete Gaussian one
-    max_rows_per_student: int = 1
 
     def counts(self, categories: Sequence[object]) -> np.ndarray:
         """Raw noisy total over ``categories`` per cell (unbiased; may be negative)."""
@@ -133,7 +132,6 @@ def noisy_histogram(
         noisy=raw.reshape(-1, len(categories)),
         mechanism=mech,
         epsilon=float(epsilon) if mech.kind == "laplace" else 0.0,
-        max_rows_per_student=max_rows_per_student,
     )
 
 

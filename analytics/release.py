@@ -567,8 +567,9 @@ class Release:
 
         A manifest records it under ``noise`` (discrete Gaussian on a zCDP lineage, discrete
         Laplace on a pure one); a release written before that has discrete Laplace at the
-        table's ``epsilon`` with L1 sensitivity 1. Raises KeyError for a table the manifest does
-        not list, ValueError for one with no noisy counts.
+        table's ``epsilon``, with the L1 sensitivity its contribution bound states ("3 rows per
+        student", 1 when it states none). Raises KeyError for a table the manifest does not list,
+        ValueError for one with no noisy counts.
         """
         info = self.manifest.get("tables", {}).get(name)
         if info is None:
@@ -578,7 +579,10 @@ class Release:
         eps = float(info.get("epsilon") or 0.0)
         if not eps > 0:
             raise ValueError(f"table {name!r} of release {self.release_id} has no noisy counts of its own")
-        return privacy.CountNoise.laplace(eps)
+        found = re.match(
+            r"\s*(\d+)\s+(?:rows?|tests?|score pairs?)\s+per student", str(info.get("contribution_bound", ""))
+        )
+        return privacy.CountNoise.laplace(eps, int(found.group(1)) if found else 1)
 
 
 def _valid_id(release_id: object) -> bool:

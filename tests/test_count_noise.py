@@ -342,7 +342,7 @@ def test_growth_tables_split_their_rho_into_parts_that_add_up_in_zcdp(built, mon
     part = math.sqrt(2 * plan.rhos["growth_by_district"] / 3)
     assert seen["median"] == [pytest.approx(part)] and seen["mean"] == [pytest.approx(2 * part)]  # halved inside
     assert 3 * part**2 / 2 == pytest.approx(plan.rhos["growth_by_district"])
-    assert assessment._part_epsilon(0.3, 3, "epsilon") == pytest.approx(0.1)
+    assert assessment.part_epsilon(0.3, 3, "epsilon") == pytest.approx(0.1)
 
 
 def test_a_floored_rate_is_never_read_as_clearly_below_the_state() -> None:

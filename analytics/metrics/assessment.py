@@ -223,7 +223,7 @@ def dp_growth_model(
     sums = exact.on_domain(exact.aggregate(stats), keys, list(STATISTICS))
     cells = sums[list(keys)]
     parts = len(STATISTICS)
-    eps = _part_epsilon(epsilon, parts, accounting)
+    eps = part_epsilon(epsilon, parts, accounting)
     k = max_pairs_per_student
     out = cells.copy()
     out["n"] = privacy.geometric_noise_counts(sums["n"].astype(int).to_numpy(), eps, k, privacy.seed_for(seed, 0))
@@ -249,10 +249,10 @@ def dp_growth_model(
 MIN_PAIRS_SCALES = 20
 
 
-def _part_epsilon(budget: float, parts: int, accounting: str) -> float:
+def part_epsilon(budget: float, parts: int, accounting: str) -> float:
     """The pure epsilon of each of ``parts`` equal parts of a table's ``budget`` (epsilon, or rho under zCDP).
 
-    >>> round(_part_epsilon(0.3, 3, "epsilon"), 3), round(_part_epsilon(0.045, 3, "zcdp"), 3)
+    >>> round(part_epsilon(0.3, 3, "epsilon"), 3), round(part_epsilon(0.045, 3, "zcdp"), 3)
     (0.1, 0.173)
     """
     if accounting == "epsilon":

@@ -179,25 +179,12 @@ def _as_int(series: pd.Series) -> pd.Series:
     return pd.to_numeric(series, errors="coerce").astype("Int64")
 
 
-def _table_epsilon(release: Release, name: str) -> float:
-    return float(release.manifest.get("tables", {}).get(name, {}).get("epsilon", math.nan))
-
-
-def _rows_per_student(release: Release, name: str) -> int:
-    """The contribution bound of a table, read from its manifest entry ("3 rows per student ...")."""
-    words = str(release.manifest.get("tables", {}).get(name, {}).get("contribution_bound", ""))
-    found = re.match(r"\s*(\d+)\s+(?:rows?|tests?|score pairs?)\s+per student", words)
-    return int(found.group(1)) if found else 1
-
-
 def _count_moe95(release: Release, name: str, cells: int) -> float:
-    """95% margin of error of a published count that sums ``cells`` noisy bins of table ``name``."""
-    if "noise" in release.manifest.get("tables", {}).get(name, {}):
+    """95% margin of error of a published count that sums ``cells`` noisy bins of table ``name`` (NaN without any)."""
+    try:
         return float(privacy.summed_count_moe95(release.count_noise(name), cells=cells))
-    eps = _table_epsilon(release, name)  # a release written before manifests recorded the noise
-    if not eps > 0:
+    except (KeyError, ValueError):  # no such table, or one computed from others
         return math.nan
-    return float(privacy.summed_count_moe95(eps, _rows_per_student(release, name), cells=cells))
 
 
 def _districts(release: Release) -> pd.DataFrame:
