@@ -130,10 +130,14 @@ def bound(
         return t
     if identity is not None and _most_rows_upstream(t, key, identity) > 1:
         identity = None  # some student has two rows alike there: rank by the whole row
-    text = canonical_text(t, identity)
-    order = ibis.window(group_by=[t[key], *(t[c] for c in within)], order_by=[text.hexdigest("md5"), text])
-    ranked = t.mutate(_pos=ibis.row_number().over(order))
-    return ranked.filter(ranked["_pos"] < max_rows).drop("_pos")
+    # The text is computed once, and the sort has one key: the MD5's 32 hex digits followed by the
+    # text orders rows exactly as (MD5, text) does, at a third of the cost of sorting on two keys.
+    t = t.mutate(_rank_text=canonical_text(t, identity))
+    rank_key = t["_rank_text"].hexdigest("md5") + t["_rank_text"]
+    order = ibis.window(group_by=[t[key], *(t[c] for c in within)], order_by=[rank_key])
+    # Filtering on the window itself (QUALIFY where the engine has it) lets DuckDB keep the first
+    # rows of each student without sorting all of them.
+    return t.filter(ibis.row_number().over(order) < max_rows).drop("_rank_text")
 
 
 def most_rows_per_student(rows: pd.DataFrame | ir.Table, key: str = "student_key", within: Sequence[str] = ()) -> int:

@@ -387,6 +387,38 @@ def test_which_rows_are_kept_does_not_depend_on_dtypes_or_column_order() -> None
     assert all(k == kept[0] for k in kept) and len(kept[0]) == 4
 
 
+@pytest.mark.parametrize("within", [(), ("bin",)])
+def test_bound_keeps_the_first_rows_by_md5_then_text_with_ties_and_repeats(within: tuple[str, ...]) -> None:
+    """The one-key sort (MD5 hex digits, then the text) keeps what ranking by (MD5, text) keeps, row for row."""
+    rng = np.random.default_rng(7)
+    n = 400
+    rows = pd.DataFrame(
+        {
+            "student_key": rng.choice([f"K{i:03d}" for i in range(25)], n),
+            "year": rng.choice([2015, 2016, 2017], n),
+            "bin": rng.choice([0, 1], n),
+            "code": rng.choice(["a", "a|b", "ab", None], n),  # a '|' inside a value, and NULLs
+        }
+    )
+    rows = pd.concat([rows, rows.iloc[:40]], ignore_index=True)  # identical rows of one student
+    rel = as_relation(rows)
+    text = exact.canonical_text(rel)
+    ranked = execute(rel.mutate(_text=text, _md5=text.hexdigest("md5")))
+    expected = (
+        ranked.sort_values(["_md5", "_text"], kind="stable")
+        .groupby(["student_key", *within], dropna=False)
+        .head(3)
+        .drop(columns=["_text", "_md5"])
+    )
+    kept = execute(exact.bound(rows, 3, within=within))
+    assert len(kept) < len(rows)
+
+    def rows_of(df: pd.DataFrame) -> list[tuple[object, ...]]:
+        return sorted(tuple("NULL" if pd.isna(v) else v for v in r) for r in df[list(rows.columns)].to_numpy())
+
+    assert rows_of(kept) == rows_of(expected)
+
+
 def test_bound_by_identity_hashes_only_those_columns_and_ignores_other_students() -> None:
     rows = pd.DataFrame(
         {
