@@ -281,7 +281,7 @@ def _cohort_students(con: duckdb.DuckDBPyConnection, years: Years) -> None:
                    min(school_year) FILTER (WHERE exit_type = 'graduated') AS grad_year
             FROM enrollments GROUP BY student_key
         ),
-        next_year AS (SELECT DISTINCT student_key, school_year - 1 AS school_year, school_id FROM enrollments),
+        next_year AS (SELECT student_key, school_year - 1 AS school_year, school_id FROM enrollments),
         ranked AS (
             SELECT h.student_key, h.school_year, h.school_id, s.district_id, h.exit_type, p.cohort,
                    CASE WHEN h.exit_type = 'graduated' THEN 5
@@ -568,7 +568,7 @@ def _tests(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE tests AS
-        WITH next_year AS (SELECT DISTINCT student_key, school_year - 1 AS school_year, school_id FROM enrollments),
+        WITH next_year AS (SELECT student_key, school_year - 1 AS school_year, school_id FROM enrollments),
         enrol AS (
             SELECT e.student_key, e.school_year,
                    arg_min(e.school_id, {{'n': n.student_key IS NULL, 's': e.school_id}}) AS school_id

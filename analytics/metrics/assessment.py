@@ -72,7 +72,7 @@ def assessment_sql() -> str:
                        row_number() OVER (PARTITION BY e.student_key, e.school_year
                            ORDER BY (n.student_key IS NOT NULL) DESC, e.school_id) AS pos
                 FROM enrollments e
-                LEFT JOIN (SELECT DISTINCT student_key, school_year - 1 AS school_year, school_id FROM enrollments) n
+                LEFT JOIN (SELECT student_key, school_year - 1 AS school_year, school_id FROM enrollments) n
                   USING (student_key, school_year, school_id)
             ) ranked WHERE pos = 1
         )

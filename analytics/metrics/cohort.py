@@ -113,7 +113,7 @@ def cohort_outcomes_sql(last: int) -> str:
             SELECT student_key, arg_min(school_year - (grade - 9), school_year * 100 + grade) AS cohort
             FROM hs GROUP BY student_key
         ),
-        next_year AS (SELECT DISTINCT student_key, school_year - 1 AS school_year, school_id FROM enrollments),
+        next_year AS (SELECT student_key, school_year - 1 AS school_year, school_id FROM enrollments),
         ranked AS (
             SELECT h.student_key, h.school_year, h.school_id, h.district_id, h.exit_type, f.cohort,
                    CASE WHEN h.exit_type = 'graduated' THEN 5
