@@ -1294,7 +1294,7 @@ def design_tradeoff(
             1.0 / noise.discrete_gaussian_variance(noise.discrete_gaussian_scale(plan.levels[f"acgr_4yr/{lv}"]))
             for lv in ("school", "district")
         )
-        row: dict[str, float] = {
+        row: dict[str, float | str] = {
             "epsilon": float(eps),
             "delta": delta,
             "rho": plan.total_rho,
