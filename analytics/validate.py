@@ -191,10 +191,6 @@ class _Checker:
         self.keys_of: dict[str, list[str]] = {}
         #: counts of rows matching a condition, computed many at a time by :meth:`prefetch`
         self._counts: dict[tuple[str, str], int] = {}
-        #: The typed students table once every one of its student keys is present, matches the key
-        #: pattern and passed the PII gate (else None): another table's key found there needs neither
-        #: regular expression again (see :meth:`_vetted_key_candidates`).
-        self.vetted_keys: str | None = None
 
     def prefetch(self, relation: str, wheres: list[str]) -> None:
         """Count the rows matching each condition in one scan of ``relation`` (instead of one scan each).
@@ -447,10 +443,6 @@ class _Checker:
         self.con.execute(f"DROP TABLE {raw}")
 
         checked = [c for c in present if c.name in ok_cols]
-        if self.vetted_keys is not None:
-            for col in checked:
-                if col.name == "student_key":
-                    self._prefetch_vetted_pattern(typed, col)
         self.prefetch(typed, [where for col in checked for where, *_ in self._value_checks(col)])
         for col in checked:
             self._check_values(typed, fname, col, key)
@@ -461,18 +453,6 @@ class _Checker:
         if tf.table == "assessments" and {"subject", "grade", "scale_score"} <= ok_cols:
             self._check_scales(typed, fname, key)
         self.typed[tf.table] = ok_cols
-        if tf.table == "students":
-            self._vet_student_keys(typed, checked, refusals)
-
-    def _vet_student_keys(
-        self, typed: str, checked: list[schema.Column], refusals: dict[str, dict[str, list[str]]]
-    ) -> None:
-        """Set :attr:`vetted_keys` when every student key of ``typed`` is present, well formed and not refused."""
-        key_col = next((c for c in checked if c.name == "student_key"), None)
-        if key_col is None or refusals.get("student_key"):
-            return
-        if not any(self._count(typed, where) for where, *_ in self._value_checks(key_col)):
-            self.vetted_keys = typed
 
     @staticmethod
     def _cast_of(col: schema.Column, qc: str, rtype: str) -> tuple[str, str]:
@@ -584,10 +564,6 @@ class _Checker:
         """The distinct values of each column the gate must look at (one scan of ``relation`` for all)."""
         if not cols:
             return {}
-        found: dict[str, list] = {}
-        if self.vetted_keys is not None and any(c.name == "student_key" for c in cols):
-            found["student_key"] = self._vetted_key_candidates(relation, value_of["student_key"])
-            cols = [c for c in cols if c.name != "student_key"]
         lists = []
         for col in cols:
             value = value_of[col.name]
@@ -602,41 +578,8 @@ class _Checker:
             else:
                 candidates = f"regexp_matches({text}, {_lit(pii.CANDIDATE_PATTERN)})"
             lists.append(f"list(DISTINCT {text}) FILTER (WHERE {candidates})")
-        if lists:
-            row = self.con.execute(f"SELECT {', '.join(lists)} FROM {relation}").fetchone() or [None] * len(cols)
-            found.update({col.name: list(values or []) for col, values in zip(cols, row, strict=True)})
-        return found
-
-    def _vetted_key_candidates(self, relation: str, value: str) -> list:
-        """The PII gate's candidate student keys of ``relation`` (a table other than students), given vetted keys.
-
-        A key that is in :attr:`vetted_keys` already passed the gate there, and the gate's verdict
-        is a function of the value alone: only the keys missing from students (which the foreign-key
-        check reports anyway) need the regular expression. The expression sits in the aggregate's
-        FILTER, so it runs after the anti-join, on those keys only.
-        """
-        row = self.con.execute(
-            f"SELECT list(DISTINCT k) FILTER (WHERE regexp_matches(k, {_lit(pii.CANDIDATE_PATTERN)})) "
-            f"FROM (SELECT {value} AS k FROM {relation}) t WHERE k IS NOT NULL "
-            f"AND NOT EXISTS (SELECT 1 FROM {self.vetted_keys} s WHERE s.student_key = t.k)"
-        ).fetchone()
-        return list(row[0] or []) if row else []
-
-    def _prefetch_vetted_pattern(self, typed: str, col: schema.Column) -> None:
-        """Count the student keys of ``typed`` that break the key pattern, regex on keys missing from students only.
-
-        A key present in :attr:`vetted_keys` matches the pattern, so the count over the keys missing
-        there is the count over all rows; it is stored under the pattern check's own condition.
-        """
-        for where, _words, rule, _expected in self._value_checks(col):
-            if rule != "pattern" or col.pattern is None:
-                continue
-            row = self.con.execute(
-                f"SELECT count(*) FILTER (WHERE NOT regexp_full_match(k, {_lit(col.pattern[1:-1])})) "
-                f"FROM (SELECT {_q(col.name)} AS k FROM {typed}) t WHERE k IS NOT NULL "
-                f"AND NOT EXISTS (SELECT 1 FROM {self.vetted_keys} s WHERE s.student_key = t.k)"
-            ).fetchone()
-            self._counts[(typed, where)] = int(row[0] or 0) if row else 0
+        row = self.con.execute(f"SELECT {', '.join(lists)} FROM {relation}").fetchone()
+        return {col.name: list(found or []) for col, found in zip(cols, row or [None] * len(cols), strict=True)}
 
     def _check_pii_content(
         self, typed: str, fname: str, cols: list[schema.Column], refusals: dict[str, dict[str, list[str]]]
@@ -666,12 +609,7 @@ class _Checker:
         self, typed: str, fname: str, spec: schema.Table, pk: tuple[str, ...], key: str | None
     ) -> None:
         cols = ", ".join(_q(c) for c in pk)
-        # One pass answers the usual case: as many distinct 64-bit hashes of the key as rows means no key
-        # repeats (equal keys hash alike). Fewer (a repeat, or a hash collision) is settled by grouping the
-        # keys themselves; rows are located only when one does repeat.
-        same = self.con.execute(f"SELECT count(*) = count(DISTINCT hash({cols})) FROM {typed}").fetchone()
-        if same and same[0]:
-            return
+        # One aggregation answers the usual case (no key repeated); rows are located only when one is.
         if not self._count(f"(SELECT 1 FROM {typed} GROUP BY {cols} HAVING count(*) > 1)", "TRUE"):
             return
         dup = f"({cols}) IN (SELECT ({cols}) FROM {typed} GROUP BY {cols} HAVING count(*) > 1)"

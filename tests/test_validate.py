@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from analytics import schema, validate
+from analytics import schema
 from analytics.validate import DataValidationError, load_dataset, validate_dataset
 from tests.helpers import tiny_tables, write_dataset
 
@@ -468,37 +468,3 @@ def test_a_parquet_decimal_with_a_fraction_in_a_whole_number_column_is_not_round
         tmp_path, tiny_tables(), pa.array([decimal.Decimal("2.5"), decimal.Decimal("2")], pa.decimal128(5, 1))
     )
     _one(_problems(tmp_path), "assessments.parquet", "achievement_level", "not of type int")
-
-
-@pytest.mark.parametrize(
-    ("table", "bad"),
-    [
-        ("wages", ["123456789", "123456789", "ab"]),  # an SSN twice, a key too short: neither is in students
-        ("assessments", ["123-45-6789", "KAAAA0001", "K@@@@0001"]),
-        ("enrollments", ["jane.doe@example.org", "KAAAA0002", "KZZZZ9999"]),
-        ("ssn_collection", ["0045678901", "KAAAA0002", "KAAAA0003"]),
-    ],
-)
-@pytest.mark.parametrize("students_clean", [True, False])
-def test_other_tables_keys_are_judged_as_without_the_students_shortcut(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str, bad: list[str], students_clean: bool
-) -> None:
-    """Keys found in a clean students table skip the key pattern and the PII gate; the report is the same."""
-    t = tiny_tables()
-    frame = t[table]
-    rows = pd.concat([frame.iloc[[0]]] * len(bad), ignore_index=True).assign(student_key=bad)
-    if table == "wages":  # the table's key stays unique but for the keys under test
-        rows["year"] = [2017 + i for i in range(len(bad))]
-    elif table in ("assessments", "enrollments"):
-        rows["school_year"] = [2010 + i for i in range(len(bad))]
-    t[table] = pd.concat([frame, rows], ignore_index=True)
-    if not students_clean:
-        t["students"].loc[3, "student_key"] = "987-65-4321"
-    folder = write_dataset(tmp_path, t)
-    with_shortcut = validate_dataset(folder).text()
-    monkeypatch.setattr(validate._Checker, "_vet_student_keys", lambda *a, **k: None)
-    without = validate_dataset(folder).text()
-    assert with_shortcut == without
-    if any(b[0].isdigit() or "@" in b for b in bad):
-        assert f"{table}.csv" in with_shortcut and "PII gate" in with_shortcut
-    assert not any(b in with_shortcut for b in bad if b.startswith(("1", "0", "j")))
