@@ -2,7 +2,7 @@
 
     python -m benchmarks.scale --students N [--engine duckdb|spark] [--floor] [--opendp]
                                [--keep DIR] [--data DIR] [--seed 2010] [--accounting epsilon|zcdp]
-                               [--skip-validate]
+                               [--skip-validate] [--repeat N]
 
 Generates ``N`` students with the project's generator (or reuses the dataset in ``--data``, or in
 ``--keep DIR`` when it already holds one of that size), then runs each step in a child process and
@@ -25,9 +25,14 @@ that has them with
 ``--opendp-python`` (default: this one, then ``/tmp/opendp-venv/bin/python``); the table says so
 when none can import them.
 
+With ``--repeat N`` the release (each time with a new home, key and ledger, so nothing is reused)
+and the floor run N times, alternating, and a last line gives the median release/floor CPU ratio
+with its range: this machine's speed drifts by a third within a day (the floor measured 10 to 16 s
+CPU on 30 Nov 2026), and alternating runs put the drift into both sides of the ratio.
+
 The table printed: students, step, CPU s, wall s, peak RSS MiB, and the release's CPU over the
-floor's. This file is also run as a plain script by the OpenDP interpreter, so its top level
-imports only the standard library.
+floor's (each release over the floor run right after it). This file is also run as a plain script
+by the OpenDP interpreter, so its top level imports only the standard library.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import inspect
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -354,10 +360,12 @@ def _print_table(students: int, rows: list[Measure], notes: list[str]) -> None:
     floor = next((m for m in rows if m.step == "floor" and m.ok), None)
     release = next((m for m in rows if m.step == "release" and m.ok), None)
     print(f"{'students':>10}  {'step':<14} {'CPU s':>9} {'wall s':>9} {'peak RSS MiB':>13}  {'release/floor':>13}")
-    for m in rows:
+    for i, m in enumerate(rows):
         ratio = ""
-        if m.step == "release" and floor is not None and floor.cpu_s > 0:
-            ratio = f"{m.cpu_s / floor.cpu_s:.1f}x"
+        # a release is compared with the floor run right after it (alternating runs), else with the first floor
+        paired = next((f for f in rows[i + 1 : i + 2] if f.step == "floor" and f.ok), floor)
+        if m.step == "release" and paired is not None and paired.cpu_s > 0:
+            ratio = f"{m.cpu_s / paired.cpu_s:.1f}x"
         status = "" if m.ok else "  FAILED"
         cost = f"{m.cpu_s:>9.1f} {m.wall_s:>9.1f} {m.peak_mib:>13,.0f}"
         print(f"{students:>10,}  {m.step:<14} {cost}  {ratio:>13}{status}")
@@ -370,6 +378,33 @@ def _print_table(students: int, rows: list[Measure], notes: list[str]) -> None:
     for m in rows:
         if not m.ok:
             print(f"--- {m.step} failed; its last output:\n" + "\n".join(m.output.strip().splitlines()[-15:]))
+
+
+def _fresh_home(tmp: Path, i: int) -> dict[str, str]:
+    """The environment of one release: its own ANALYTICS_HOME and steward key (a new ledger, so nothing is reused)."""
+    env = dict(os.environ)
+    home = tmp / f"home{i}"
+    home.mkdir(exist_ok=True)
+    env["ANALYTICS_HOME"] = str(home)
+    env["ANALYTICS_KEY_FILE"] = str(tmp / f"key{i}" / "steward.key")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    return env
+
+
+def _repeat_summary(pairs: list[tuple[Measure, Measure]]) -> str:
+    """The median release/floor CPU ratio over alternating runs, with its range and the medians it comes from."""
+    ok = [(r, f) for r, f in pairs if r.ok and f.ok and f.cpu_s > 0]
+    if not ok:
+        return "repeat: no pair of release and floor completed"
+    ratios = sorted(r.cpu_s / f.cpu_s for r, f in ok)
+    release_cpu = statistics.median(r.cpu_s for r, _f in ok)
+    floor_cpu = statistics.median(f.cpu_s for _r, f in ok)
+    return (
+        f"over {len(ok)} alternating release/floor pairs: release/floor CPU median {statistics.median(ratios):.2f}x "
+        f"(range {ratios[0]:.2f}-{ratios[-1]:.2f}x); release median {release_cpu:.1f} s CPU, floor median "
+        f"{floor_cpu:.1f} s CPU; target release CPU <= 2x floor: "
+        f"{'met' if statistics.median(ratios) <= 2 else 'not met'} on the median"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -391,16 +426,19 @@ def run(args: argparse.Namespace) -> int:
             args.data = folder
         else:  # a given dataset: label the figures with its own size, not --students
             args.students = _dataset_size(Path(args.data)) or args.students
-        env = dict(os.environ)
-        env["ANALYTICS_HOME"] = str(tmp / "home")
-        env["ANALYTICS_KEY_FILE"] = str(tmp / "key" / "steward.key")
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
-        (tmp / "home").mkdir()
+        env = _fresh_home(tmp, 0)
         if not args.skip_validate:
             rows.append(measure("validate", _child("validate", args), env))
-        rows.append(measure("release", _child("release", args), env))
-        if args.floor:
-            rows.append(measure("floor", _child("floor", args, tables="all"), env))
+        pairs: list[tuple[Measure, Measure]] = []
+        for i in range(args.repeat):  # release and floor alternate, so a change in the machine's speed hits both
+            release = measure("release", _child("release", args), _fresh_home(tmp, i))
+            rows.append(release)
+            if args.floor:
+                floor_run = measure("floor", _child("floor", args, tables="all"), env)
+                rows.append(floor_run)
+                pairs.append((release, floor_run))
+        if len(pairs) > 1:
+            notes.append(_repeat_summary(pairs))
         if args.opendp:
             python = _opendp_python(args.opendp_python)
             rows.append(measure("floor-four", _child("floor", args, tables="four"), env))
@@ -456,10 +494,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip-validate", action="store_true", help="no separate validate step (the release validates anyway)"
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run the release (and, with --floor, the floor) this many times, alternating, and print the median "
+        "ratio: a shared machine's speed drifts by 30%% within a day",
+    )
     parser.add_argument("--step", choices=sorted(STEPS), default=None, help=argparse.SUPPRESS)
     parser.add_argument("--tables", default="all", help=argparse.SUPPRESS)
     parser.add_argument("--peer", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     if args.step:
         STEPS[args.step](args)
         return 0

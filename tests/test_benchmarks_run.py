@@ -37,3 +37,15 @@ def test_district_margins_prints_direct_and_model_based_graduation() -> None:
     out = _run("benchmarks.district_margins")
     assert "| graduation_by_district | acgr_4yr |" in out
     assert "| graduation_by_district, model-based | acgr_4yr |" in out
+
+
+@pytest.mark.slow
+def test_scale_alternates_release_and_floor_and_prints_the_median_ratio() -> None:
+    out = _run(
+        "benchmarks.scale", "--data", str(config.REPO_ROOT / "data" / "sample"), "--floor", "--skip-validate",
+        "--repeat", "2", "--accounting", "zcdp",
+    )  # fmt: skip
+    steps = [line.split()[1] for line in out.splitlines() if line.strip()[:1].isdigit()]
+    assert steps == ["release", "floor", "release", "floor"], out
+    summary = next(line for line in out.splitlines() if line.startswith("over 2 alternating release/floor pairs"))
+    assert "release/floor CPU median" in summary and "target release CPU <= 2x floor:" in summary
