@@ -97,14 +97,17 @@ def bound(
     without the student) only those columns are hashed: the same ranking rule at a
     fraction of the cost, and still a function of the student's own rows. Whether
     they do tell them apart is checked (once per underlying relation); where two of a
-    student's rows share an identity, every column is hashed instead. When
+    student's rows share an identity, the whole row's text breaks their tie, after the
+    identity's own order, so a student whose identities differ keeps the same rows whoever
+    else is in the data. When
     no student has more than ``max_rows`` rows (one cheap aggregate finds out) the
     relation is returned as it is: the ranking would keep every row anyway, so the
     result is the same and the hashing and sorting are saved.
     With ``within`` (e.g. a histogram's bin columns) the bound applies to each student's rows
     alike in those columns, ranked by the same rule.
     Raises ValueError when ``max_rows`` < 1, ``key`` (or an ``identity`` or ``within`` column) is not
-    a column, or ``identity`` is empty.
+    a column, ``identity`` is empty, or the rows hold a column named as one :func:`bound` adds
+    (``_rank_text``, ``_rank_tie``), which would be overwritten.
 
     >>> df = pd.DataFrame({"student_key": ["a", "a", "a", "b"], "v": [1, 2, 3, 4]})
     >>> len(execute(bound(df, max_rows=2)))
@@ -125,19 +128,31 @@ def bound(
         missing = [c for c in identity if c not in t.columns]
         if missing or not identity:
             raise ValueError(f"rows lack the identity column(s) {missing!r}" if missing else "identity is empty")
+    if any(c in t.columns for c in _RANK_COLUMNS):
+        raise ValueError(f"rows may not hold a column named {' or '.join(map(repr, _RANK_COLUMNS))} (bound uses them)")
     t = t.filter(t[key].notnull())  # a row with no student is no one's: never counted
     if _most_rows_upstream(t, key, within) <= max_rows:
         return t
-    if identity is not None and _most_rows_upstream(t, key, identity) > 1:
-        identity = None  # some student has two rows alike there: rank by the whole row
     # The text is computed once, and the sort has one key: the MD5's 32 hex digits followed by the
     # text orders rows exactly as (MD5, text) does, at a third of the cost of sorting on two keys.
-    t = t.mutate(_rank_text=canonical_text(t, identity))
+    texts = {"_rank_text": canonical_text(t, identity)}
+    if identity is not None and _most_rows_upstream(t, key, identity) > 1:
+        # Some student has two rows alike in the identity: the whole row breaks such ties. It is appended
+        # after the identity's text, so it never reorders rows whose identities differ, and the rows a
+        # student with distinct identities keeps do not depend on whether such a student is present.
+        texts["_rank_tie"] = canonical_text(t)
+    t = t.mutate(**texts)
     rank_key = t["_rank_text"].hexdigest("md5") + t["_rank_text"]
+    if "_rank_tie" in texts:
+        rank_key = rank_key + t["_rank_tie"]
     order = ibis.window(group_by=[t[key], *(t[c] for c in within)], order_by=[rank_key])
     # Filtering on the window itself (QUALIFY where the engine has it) lets DuckDB keep the first
     # rows of each student without sorting all of them.
-    return t.filter(ibis.row_number().over(order) < max_rows).drop("_rank_text")
+    return t.filter(ibis.row_number().over(order) < max_rows).drop(*texts)
+
+
+#: Columns :func:`bound` adds while ranking (and drops again).
+_RANK_COLUMNS = ("_rank_text", "_rank_tie")
 
 
 def most_rows_per_student(rows: pd.DataFrame | ir.Table, key: str = "student_key", within: Sequence[str] = ()) -> int:
