@@ -63,8 +63,9 @@ def aggregate(expr: ir.Table) -> pd.DataFrame:
 def _text(value: ir.Value) -> ir.StringValue:
     """One text per value, the same on every engine and dtype: numbers and booleans as fixed-point digits.
 
-    Each value is written with its length in front (``5:x|y|z``), and NULL as ``-``, so
-    different rows never give the same text.
+    Each value is written with its length in front (``5:x|y|z``), and NULL as ``-``, so the
+    text is read back unambiguously; numbers become the integer round(x * 10**6), so values
+    that agree to 6 decimals (and -0.0 and 0.0) give the same text and rank as interchangeable.
     """
     dtype = value.type()
     if dtype.is_boolean():
@@ -91,15 +92,16 @@ def bound(
 ) -> ir.Table:
     """Keep at most ``max_rows`` rows per ``key`` (per ``key`` and value of the ``within`` columns; a lazy relation).
 
-    Rows are ranked within each student by the MD5 of their canonical text (ties,
-    identical rows, by the text itself) and the first ``max_rows`` are kept. With
-    ``identity`` (columns that tell a student's rows apart, such as a table's key
-    without the student) only those columns are hashed: the same ranking rule at a
-    fraction of the cost, and still a function of the student's own rows. Whether
-    they do tell them apart is checked (once per underlying relation); where two of a
-    student's rows share an identity, the whole row's text breaks their tie, after the
-    identity's own order, so a student whose identities differ keeps the same rows whoever
-    else is in the data. When
+    Rows are ranked within each student by the MD5 of their canonical text (an MD5 tie
+    between different texts by the text itself; rows with the same text are interchangeable)
+    and the first ``max_rows`` are kept. With ``identity`` (columns that tell a student's rows
+    apart, such as a table's key without the student) only those columns are hashed: a rule of
+    the same kind (a fixed hash order of the student's own values) at a fraction of the cost,
+    though it keeps other rows than hashing the whole row would. Whether they do tell them
+    apart is checked (once per underlying relation); if any student has two rows alike in the
+    identity, every row's sort key gets the whole row's text appended. That only orders rows
+    whose identity texts are equal (the 32 hex digits and the identity text come first), so a
+    student whose identities differ keeps the same rows whoever else is in the data. When
     no student has more than ``max_rows`` rows (one cheap aggregate finds out) the
     relation is returned as it is: the ranking would keep every row anyway, so the
     result is the same and the hashing and sorting are saved.
@@ -134,7 +136,7 @@ def bound(
     if _most_rows_upstream(t, key, within) <= max_rows:
         return t
     # The text is computed once, and the sort has one key: the MD5's 32 hex digits followed by the
-    # text orders rows exactly as (MD5, text) does, at a third of the cost of sorting on two keys.
+    # text orders rows exactly as (MD5, text) does, at under half the cost of sorting on two keys.
     texts = {"_rank_text": canonical_text(t, identity)}
     if identity is not None and _most_rows_upstream(t, key, identity) > 1:
         # Some student has two rows alike in the identity: the whole row breaks such ties. It is appended
@@ -148,7 +150,7 @@ def bound(
     order = ibis.window(group_by=[t[key], *(t[c] for c in within)], order_by=[rank_key])
     # Filtering on the window itself (QUALIFY where the engine has it) lets DuckDB keep the first
     # rows of each student without sorting all of them.
-    return t.filter(ibis.row_number().over(order) < max_rows).drop(*texts)
+    return t.filter(ibis.row_number().over(order) < max_rows).drop(*texts)  # Ibis numbers rows from 0
 
 
 #: Columns :func:`bound` adds while ranking (and drops again).

@@ -48,4 +48,4 @@ def test_scale_alternates_release_and_floor_and_prints_the_median_ratio() -> Non
     steps = [line.split()[1] for line in out.splitlines() if line.strip()[:1].isdigit()]
     assert steps == ["release", "floor", "release", "floor"], out
     summary = next(line for line in out.splitlines() if line.startswith("over 2 alternating release/floor pairs"))
-    assert "release/floor CPU median" in summary and "target release CPU <= 2x floor:" in summary
+    assert "median of the per-pair ratios" in summary and "target release CPU <= 2x floor" in summary
